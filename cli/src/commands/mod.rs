@@ -1,0 +1,5 @@
+pub mod apdu;
+pub mod card;
+pub mod conform;
+pub mod readers;
+pub mod serve;

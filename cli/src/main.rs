@@ -1,0 +1,62 @@
+//! The `tessera` command line: one binary in front of cards, readers and conformance checks.
+
+mod cards;
+mod commands;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "tessera",
+    version,
+    about = "A virtual smart card that real software cannot tell from a physical one"
+)]
+struct Cli {
+    /// Log detail: error, warn, info, debug (APDU headers; PINs are always redacted), trace.
+    #[arg(long, global = true, default_value = "warn", env = "TESSERA_LOG")]
+    log: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create and inspect card images.
+    #[command(subcommand)]
+    Card(commands::card::CardCommand),
+    /// Plug cards into vpcd slots so pcsc-lite sees them, until interrupted.
+    Serve(commands::serve::ServeArgs),
+    /// Send APDUs to a card file in-process (no pcscd needed) or to a PC/SC reader.
+    Apdu(commands::apdu::ApduArgs),
+    /// List the PC/SC readers and whether a card is present.
+    Readers,
+    /// Run the conformance suite against a card: through pcscd when it runs, in-process otherwise.
+    Conform(commands::conform::ConformArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Command::Card(command) => commands::card::run(command),
+        Command::Serve(args) => commands::serve::run(args),
+        Command::Apdu(args) => commands::apdu::run(args),
+        Command::Readers => commands::readers::run(),
+        Command::Conform(args) => commands::conform::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            // One readable sentence: the error and its causes joined.
+            eprintln!("tessera: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
