@@ -215,7 +215,7 @@ fn block_apply(
         let cipher = C::new_from_slice(key).map_err(|_| CryptoError::InvalidKey)?;
         let mut out = data.to_vec();
         let block_len = std::mem::size_of::<Block<C>>();
-        if data.is_empty() || data.len() % block_len != 0 {
+        if data.is_empty() || !data.len().is_multiple_of(block_len) {
             return Err(CryptoError::BadBlockLength);
         }
         for chunk in out.chunks_exact_mut(block_len) {

@@ -13,9 +13,12 @@ pub enum Lifetime {
     ClearOnDeselect,
 }
 
+/// A transient value (zeroized when dropped) and when it is cleared.
+type Entry = (Zeroizing<Vec<u8>>, Lifetime);
+
 #[derive(Default)]
 pub struct TransientMemory {
-    records: BTreeMap<(Owner, u16), (Zeroizing<Vec<u8>>, Lifetime)>,
+    records: BTreeMap<(Owner, u16), Entry>,
 }
 
 impl TransientMemory {

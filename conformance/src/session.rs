@@ -77,13 +77,7 @@ impl<'t> Session<'t> {
 
 fn decode_hex(text: &str) -> Result<Vec<u8>, String> {
     let clean: String = text.chars().filter(|c| !c.is_whitespace()).collect();
-    if clean.len() % 2 != 0 {
-        return Err(format!("odd number of hex digits in {text:?}"));
-    }
-    (0..clean.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&clean[i..i + 2], 16).map_err(|_| format!("not hex: {text:?}")))
-        .collect()
+    hex::decode(clean).map_err(|e| format!("{text:?} is not hex: {e}"))
 }
 
 /// `Pass` if the status word is the expected one, else a failure naming both.
