@@ -24,7 +24,9 @@ fn measure(reader: &str, apdu: &[u8], n: usize) -> Result<Stats, String> {
         let response = transport.transmit(apdu).map_err(|e| e.to_string())?;
         let elapsed = started.elapsed();
         if !response.ends_with(&[0x90, 0x00]) {
-            return Err(format!("{reader}: answer {response:02X?} does not end in 90 00"));
+            return Err(format!(
+                "{reader}: answer {response:02X?} does not end in 90 00"
+            ));
         }
         Ok(elapsed)
     };
@@ -35,11 +37,18 @@ fn measure(reader: &str, apdu: &[u8], n: usize) -> Result<Stats, String> {
     Stats::from_samples(samples).ok_or_else(|| "--n must be at least 1".into())
 }
 
-fn plug(pcscd: &Pcscd, slot: usize, card: SharedCard) -> Result<virtual_reader::SlotHandle, String> {
+fn plug(
+    pcscd: &Pcscd,
+    slot: usize,
+    card: SharedCard,
+) -> Result<virtual_reader::SlotHandle, String> {
     let handle = VpcdSlot::plug(pcscd.vpcd_addr(slot), card, SlotOptions::default())
         .map_err(|e| e.to_string())?;
     let reader = pcscd.reader_name(slot);
-    if !wait_for(|| PcscReader::card_present(reader).unwrap_or(false), Duration::from_secs(10)) {
+    if !wait_for(
+        || PcscReader::card_present(reader).unwrap_or(false),
+        Duration::from_secs(10),
+    ) {
         return Err(format!("no card in {reader} after 10 s"));
     }
     Ok(handle)
@@ -50,7 +59,12 @@ fn main() -> Result<(), String> {
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--n" => n = args.next().and_then(|v| v.parse().ok()).ok_or("--n needs a number")?,
+            "--n" => {
+                n = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .ok_or("--n needs a number")?
+            }
             other => return Err(format!("unknown argument {other:?} (use --n N)")),
         }
     }
