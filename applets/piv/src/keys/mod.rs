@@ -1,0 +1,271 @@
+//! Asymmetric key slots (P-256 only): GENERATE, IMPORT, sign / ECDH through GENERAL AUTHENTICATE,
+//! MOVE / DELETE, and the slot part of GET METADATA.
+//!
+//! A key record (`REC_KEY_BASE + slot`) is `alg, pin policy, touch policy, origin, d[32], point[65]`.
+
+mod slot;
+
+pub use slot::{KeySlot, PinPolicy, TouchPolicy};
+
+use card_os::apdu::tlv;
+use card_os::crypto::{hazmat, Crypto, P256KeyPair};
+use card_os::{CardError, Context, Reply};
+use zeroize::Zeroizing;
+
+use crate::commands::{AuthRequest, ALG_ECC_P256};
+use crate::state::{self, PIN, REC_KEY_BASE, TR_PIN_FRESH};
+
+/// Where a key came from (metadata tag `03`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Generated = 0x01,
+    Imported = 0x02,
+}
+
+const RECORD_LEN: usize = 4 + 32 + 65;
+
+/// A stored key, private part zeroized on drop.
+pub struct StoredKey {
+    pub pin_policy: PinPolicy,
+    pub touch_policy: TouchPolicy,
+    pub origin: Origin,
+    private: Zeroizing<Vec<u8>>,
+    pub public_point: Vec<u8>,
+}
+
+impl std::fmt::Debug for StoredKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredKey")
+            .field("pin_policy", &self.pin_policy)
+            .field("touch_policy", &self.touch_policy)
+            .field("origin", &self.origin)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StoredKey {
+    pub fn key_pair(&self) -> Result<P256KeyPair, CardError> {
+        Ok(Crypto::p256_from_private(&self.private)?)
+    }
+
+    fn encode(&self) -> Zeroizing<Vec<u8>> {
+        let mut out = Zeroizing::new(Vec::with_capacity(RECORD_LEN));
+        out.extend_from_slice(&[
+            ALG_ECC_P256,
+            self.pin_policy as u8,
+            self.touch_policy as u8,
+            self.origin as u8,
+        ]);
+        out.extend_from_slice(&self.private);
+        out.extend_from_slice(&self.public_point);
+        out
+    }
+
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        let [alg, pin, touch, origin, rest @ ..] = bytes else {
+            return None;
+        };
+        if *alg != ALG_ECC_P256 || rest.len() != 32 + 65 {
+            return None;
+        }
+        let (private, public) = rest.split_at(32);
+        Some(Self {
+            pin_policy: PinPolicy::from_byte(*pin)?,
+            touch_policy: TouchPolicy::from_byte(*touch)?,
+            origin: match origin {
+                0x01 => Origin::Generated,
+                0x02 => Origin::Imported,
+                _ => return None,
+            },
+            private: Zeroizing::new(private.to_vec()),
+            public_point: public.to_vec(),
+        })
+    }
+
+    fn from_pair(
+        pair: &P256KeyPair,
+        pin_policy: PinPolicy,
+        touch_policy: TouchPolicy,
+        origin: Origin,
+    ) -> Self {
+        Self {
+            pin_policy,
+            touch_policy,
+            origin,
+            private: Zeroizing::new(pair.private_bytes().to_vec()),
+            public_point: pair.public_point(),
+        }
+    }
+}
+
+fn record(slot: KeySlot) -> u16 {
+    REC_KEY_BASE + u16::from(slot.reference())
+}
+
+/// The key in a slot, if any.
+pub fn load(ctx: &mut Context<'_>, slot: KeySlot) -> Option<StoredKey> {
+    ctx.store().get(record(slot)).and_then(StoredKey::decode)
+}
+
+pub fn store(ctx: &mut Context<'_>, slot: KeySlot, key: &StoredKey) -> Result<(), CardError> {
+    ctx.store().put(record(slot), &key.encode())?;
+    Ok(())
+}
+
+pub fn delete(ctx: &mut Context<'_>, slot: KeySlot) -> Result<(), CardError> {
+    ctx.store().remove(record(slot))?;
+    Ok(())
+}
+
+/// `86 41 04‖X‖Y`, the public key as GENERATE and metadata present it.
+pub fn point_tlv(point: &[u8]) -> Vec<u8> {
+    tlv::encode(0x86u32, point)
+}
+
+/// Generates a key on the card (policies already resolved) and answers `7F 49 43 86 41 04‖X‖Y`.
+pub fn generate_into(
+    ctx: &mut Context<'_>,
+    slot: KeySlot,
+    pin_policy: PinPolicy,
+    touch_policy: TouchPolicy,
+) -> Result<StoredKey, CardError> {
+    let pair = ctx.crypto().generate_p256()?;
+    let key = StoredKey::from_pair(&pair, pin_policy, touch_policy, Origin::Generated);
+    store(ctx, slot, &key)?;
+    Ok(key)
+}
+
+pub fn generate(
+    ctx: &mut Context<'_>,
+    slot: KeySlot,
+    pin_policy: PinPolicy,
+    touch_policy: TouchPolicy,
+    reply: &mut Reply,
+) -> Result<(), CardError> {
+    state::require_mgmt(ctx)?;
+    let key = generate_into(ctx, slot, pin_policy, touch_policy)?;
+    reply.push(&tlv::encode(0x7F49u32, &point_tlv(&key.public_point)))
+}
+
+pub fn import(
+    ctx: &mut Context<'_>,
+    slot: KeySlot,
+    private: &[u8],
+    pin_policy: PinPolicy,
+    touch_policy: TouchPolicy,
+) -> Result<(), CardError> {
+    state::require_mgmt(ctx)?;
+    let pair = Crypto::p256_from_private(private).map_err(|_| CardError::InvalidData)?;
+    let key = StoredKey::from_pair(&pair, pin_policy, touch_policy, Origin::Imported);
+    store(ctx, slot, &key)
+}
+
+/// MOVE KEY (`to = None`: delete). The destination must be empty.
+pub fn move_key(
+    ctx: &mut Context<'_>,
+    to: Option<KeySlot>,
+    from: KeySlot,
+) -> Result<(), CardError> {
+    state::require_mgmt(ctx)?;
+    let key = load(ctx, from).ok_or(CardError::ReferenceNotFound)?;
+    match to {
+        None => delete(ctx, from),
+        Some(to) if to == from => Ok(()),
+        Some(to) => {
+            if load(ctx, to).is_some() {
+                return Err(CardError::ConditionsNotSatisfied);
+            }
+            ctx.store().begin_transaction()?;
+            store(ctx, to, &key)?;
+            delete(ctx, from)?;
+            ctx.store().commit_transaction()?;
+            Ok(())
+        }
+    }
+}
+
+/// The PIN policy gate before a private-key operation. PIN-always keys consume the fresh verification.
+fn authorize(ctx: &mut Context<'_>, key: &StoredKey) -> Result<(), CardError> {
+    match key.pin_policy {
+        PinPolicy::Never | PinPolicy::Default => Ok(()),
+        PinPolicy::Once => state::require_pin(ctx),
+        PinPolicy::Always => {
+            let fresh = ctx.transient().get(TR_PIN_FRESH).is_some();
+            if !(fresh && PIN.is_validated(ctx)) {
+                return Err(CardError::SecurityStatusNotSatisfied);
+            }
+            ctx.transient().clear(TR_PIN_FRESH);
+            Ok(())
+        }
+    }
+}
+
+/// GENERAL AUTHENTICATE with an asymmetric key: sign a hash or do ECDH.
+pub fn authenticate(
+    ctx: &mut Context<'_>,
+    algorithm: u8,
+    slot: KeySlot,
+    request: AuthRequest,
+    reply: &mut Reply,
+) -> Result<(), CardError> {
+    if algorithm != ALG_ECC_P256 {
+        return Err(CardError::IncorrectP1P2);
+    }
+    let key = load(ctx, slot).ok_or(CardError::ReferenceNotFound)?;
+    // Check the request's shape before the PIN gate, so a malformed request costs no PIN-always use.
+    match &request {
+        AuthRequest::Sign { message } if message.len() <= 32 => {}
+        AuthRequest::Ecdh { point } if point.len() == 65 => {}
+        _ => return Err(CardError::InvalidData),
+    }
+    authorize(ctx, &key)?;
+    let pair = key.key_pair()?;
+    let (tag, value) = match request {
+        AuthRequest::Sign { message } => (0x82u32, hazmat::sign_prehash(&pair, &message)?),
+        AuthRequest::Ecdh { point } => {
+            let shared = Crypto::ecdh(&pair, &point).map_err(|_| CardError::InvalidData)?;
+            (0x82u32, shared.expose().to_vec())
+        }
+        _ => return Err(CardError::InvalidData),
+    };
+    reply.push(&tlv::encode(0x7Cu32, &tlv::encode(tag, &value)))
+}
+
+/// GET METADATA of a key slot: `01 alg`, `02 pin touch`, `03 origin`, `04 { 86 41 04… }`.
+pub fn metadata(ctx: &mut Context<'_>, slot: KeySlot, reply: &mut Reply) -> Result<(), CardError> {
+    let key = load(ctx, slot).ok_or(CardError::ReferenceNotFound)?;
+    let mut out = vec![
+        0x01,
+        0x01,
+        ALG_ECC_P256,
+        0x02,
+        0x02,
+        key.pin_policy as u8,
+        key.touch_policy as u8,
+        0x03,
+        0x01,
+        key.origin as u8,
+    ];
+    tlv::write(&mut out, 0x04u32, &point_tlv(&key.public_point));
+    reply.push(&out)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_round_trip_and_debug_hides_private() {
+        let mut crypto = Crypto::new(card_os::crypto::CardRng::seeded(3, 0));
+        let pair = crypto.generate_p256().unwrap();
+        let key =
+            StoredKey::from_pair(&pair, PinPolicy::Once, TouchPolicy::Never, Origin::Imported);
+        let back = StoredKey::decode(&key.encode()).unwrap();
+        assert_eq!(back.public_point, pair.public_point());
+        assert_eq!(back.origin, Origin::Imported);
+        assert_eq!(back.pin_policy, PinPolicy::Once);
+        assert!(!format!("{back:?}").contains("private"));
+        assert!(StoredKey::decode(&key.encode()[1..]).is_none());
+    }
+}

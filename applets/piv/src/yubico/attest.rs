@@ -1,0 +1,194 @@
+//! Attestation certificates: the card's self-signed F9 certificate (made at install) and the per-slot
+//! certificates F9 ATTEST returns, with Yubico's extensions (firmware version `41482.3.3`, serial
+//! `41482.3.7`, PIN/touch policy `41482.3.8`). Built with x509-cert's builder and a small profile.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use card_os::{CardError, Context};
+use der::asn1::OctetString;
+use der::{DateTime, Decode, Encode};
+use spki::ObjectIdentifier;
+use x509_cert::builder::profile::BuilderProfile;
+use x509_cert::builder::{Builder, CertificateBuilder};
+use x509_cert::certificate::{Certificate, TbsCertificate};
+use x509_cert::ext::pkix::{BasicConstraints, KeyUsage, KeyUsages};
+use x509_cert::ext::Extension;
+use x509_cert::name::Name;
+use x509_cert::serial_number::SerialNumber;
+use x509_cert::time::{Time, Validity};
+
+use crate::keys::{self, KeySlot, StoredKey};
+use crate::objects::{self, ObjectId};
+use crate::state;
+
+/// The subject of the card's attestation certificate (RFC 4514 form: the comma is escaped, so the CN
+/// reads "tessera PIV Attestation (staging, not a Yubico device)").
+pub const ATTESTATION_SUBJECT: &str = "CN=tessera PIV Attestation (staging\\, not a Yubico device)";
+
+const OID_FIRMWARE: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.41482.3.3");
+const OID_SERIAL: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.41482.3.7");
+const OID_POLICY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.41482.3.8");
+const OID_BASIC_CONSTRAINTS: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.19");
+const OID_KEY_USAGE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.15");
+
+/// Any builder failure is a card-internal failure (`6F 00`), never detail for the host.
+fn internal<E: std::fmt::Debug>(error: E) -> CardError {
+    tracing::error!(?error, "attestation certificate");
+    CardError::Status(card_os::apdu::StatusWord::UNKNOWN)
+}
+
+/// A profile that sets exactly the subject, issuer and extensions it is given.
+struct FixedProfile {
+    subject: Name,
+    issuer: Name,
+    extensions: Vec<Extension>,
+}
+
+impl BuilderProfile for FixedProfile {
+    fn get_issuer(&self, _subject: &Name) -> Name {
+        self.issuer.clone()
+    }
+
+    fn get_subject(&self) -> Name {
+        self.subject.clone()
+    }
+
+    fn build_extensions(
+        &self,
+        _spk: spki::SubjectPublicKeyInfoRef<'_>,
+        _issuer_spk: spki::SubjectPublicKeyInfoRef<'_>,
+        _tbs: &TbsCertificate,
+    ) -> x509_cert::builder::Result<Vec<Extension>> {
+        Ok(self.extensions.clone())
+    }
+}
+
+fn extension(
+    oid: ObjectIdentifier,
+    critical: bool,
+    value: Vec<u8>,
+) -> Result<Extension, CardError> {
+    Ok(Extension {
+        extn_id: oid,
+        critical,
+        extn_value: OctetString::new(value).map_err(internal)?,
+    })
+}
+
+fn validity(ctx: &mut Context<'_>) -> Result<Validity, CardError> {
+    let now = DateTime::from_unix_duration(Duration::from_secs(ctx.clock().unix_seconds()))
+        .map_err(internal)?;
+    Ok(Validity::new(Time::from(now), Time::INFINITY))
+}
+
+fn serial_number(ctx: &mut Context<'_>) -> Result<SerialNumber, CardError> {
+    let mut bytes = ctx.crypto().random_vec(16)?;
+    if let Some(first) = bytes.first_mut() {
+        // Positive and non-zero leading byte: a minimal DER INTEGER of 16 bytes.
+        *first = (*first & 0x7F) | 0x40;
+    }
+    SerialNumber::new(&bytes).map_err(internal)
+}
+
+fn build(
+    ctx: &mut Context<'_>,
+    profile: FixedProfile,
+    subject_key: &[u8],
+    signer: &StoredKey,
+) -> Result<Vec<u8>, CardError> {
+    let spki = spki::SubjectPublicKeyInfoOwned::from_key(
+        &p256::PublicKey::from_sec1_bytes(subject_key).map_err(internal)?,
+    )
+    .map_err(internal)?;
+    let serial = serial_number(ctx)?;
+    let validity = validity(ctx)?;
+    let builder = CertificateBuilder::new(profile, serial, validity, spki).map_err(internal)?;
+    let private = signer.key_pair()?.private_bytes();
+    let signing_key = p256::ecdsa::SigningKey::from_slice(private.as_ref()).map_err(internal)?;
+    let certificate = builder
+        .build::<_, p256::ecdsa::DerSignature>(&signing_key)
+        .map_err(internal)?;
+    certificate.to_der().map_err(internal)
+}
+
+/// Makes the card's attestation key (F9) and its self-signed certificate in `5FFF01`.
+pub fn create_attestation_identity(ctx: &mut Context<'_>) -> Result<(), CardError> {
+    let key = keys::generate_into(
+        ctx,
+        KeySlot::Attestation,
+        crate::keys::PinPolicy::Never,
+        crate::keys::TouchPolicy::Never,
+    )?;
+    let name = Name::from_str(ATTESTATION_SUBJECT).map_err(internal)?;
+    let basic = BasicConstraints {
+        ca: true,
+        path_len_constraint: None,
+    };
+    let usage = KeyUsage(KeyUsages::KeyCertSign.into());
+    let profile = FixedProfile {
+        subject: name.clone(),
+        issuer: name,
+        extensions: vec![
+            extension(
+                OID_BASIC_CONSTRAINTS,
+                true,
+                basic.to_der().map_err(internal)?,
+            )?,
+            extension(OID_KEY_USAGE, true, usage.to_der().map_err(internal)?)?,
+        ],
+    };
+    let der = build(ctx, profile, &key.public_point, &key)?;
+    objects::write(
+        ctx,
+        ObjectId::ATTESTATION_CERT,
+        &objects::certificate_value(&der),
+    )
+}
+
+/// The subject of the certificate in `5FFF01` (the issuer of every slot attestation).
+fn attestation_issuer(ctx: &mut Context<'_>) -> Result<Name, CardError> {
+    let stored = objects::read(ctx, ObjectId::ATTESTATION_CERT);
+    let from_object = stored.as_deref().and_then(|value| {
+        let der = card_os::apdu::tlv::find(value, 0x70u32).ok().flatten()?;
+        Certificate::from_der(der).ok()
+    });
+    match from_object {
+        Some(cert) => Ok(cert.tbs_certificate().subject().clone()),
+        None => Name::from_str(ATTESTATION_SUBJECT).map_err(internal),
+    }
+}
+
+/// ATTEST: a certificate for the slot's public key, signed by the F9 key. Only for generated keys.
+pub fn attest(ctx: &mut Context<'_>, slot: KeySlot) -> Result<Vec<u8>, CardError> {
+    let key = keys::load(ctx, slot).ok_or(CardError::ReferenceNotFound)?;
+    if key.origin != keys::Origin::Generated {
+        return Err(CardError::InvalidData);
+    }
+    let signer = keys::load(ctx, KeySlot::Attestation).ok_or(CardError::ReferenceNotFound)?;
+    let issuer = attestation_issuer(ctx)?;
+    let subject = Name::from_str(&format!(
+        "CN=tessera PIV Attestation {:02x}",
+        slot.reference()
+    ))
+    .map_err(internal)?;
+    let serial = state::serial(ctx);
+    let serial_der = der::asn1::Uint::new(&serial.to_be_bytes())
+        .and_then(|u| u.to_der())
+        .map_err(internal)?;
+    let [major, minor, patch] = super::VERSION;
+    let profile = FixedProfile {
+        subject,
+        issuer,
+        extensions: vec![
+            extension(OID_FIRMWARE, false, vec![major, minor, patch])?,
+            extension(OID_SERIAL, false, serial_der)?,
+            extension(
+                OID_POLICY,
+                false,
+                vec![key.pin_policy as u8, key.touch_policy as u8],
+            )?,
+        ],
+    };
+    build(ctx, profile, &key.public_point, &signer)
+}
