@@ -251,6 +251,11 @@ impl AppletStore<'_> {
         self.platform.image.eeprom.abort()
     }
 
+    /// Whether a transaction is open.
+    pub fn in_transaction(&self) -> bool {
+        self.platform.image.eeprom.in_transaction()
+    }
+
     /// Persistent bytes still free on the card.
     pub fn free(&self) -> usize {
         self.platform.image.eeprom.free()

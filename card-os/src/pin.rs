@@ -148,7 +148,13 @@ impl OwnerPin {
     }
 
     /// Compares `candidate` with the PIN, spending a try first.
+    ///
+    /// Refused (`69 85`) inside a transaction: the spent try must commit on its own, or a power cut
+    /// would roll it back together with the transaction and give a free try.
     pub fn check(&self, ctx: &mut Context<'_>, candidate: &[u8]) -> Result<PinCheck, CardError> {
+        if ctx.store().in_transaction() {
+            return Err(CardError::ConditionsNotSatisfied);
+        }
         let (mut header, value) = self.read(ctx)?;
         let value = zeroize::Zeroizing::new(value);
         ctx.transient().clear(self.validated_flag);
