@@ -6,7 +6,25 @@ use anyhow::Context as _;
 use card_os::{AppletRegistry, Card, Durability};
 
 pub fn registry() -> AppletRegistry {
-    AppletRegistry::new().register(demo_applet::aid(), demo_applet::factory)
+    AppletRegistry::new()
+        .register(piv_applet::aid(), piv_applet::factory)
+        .register(demo_applet::aid(), demo_applet::factory)
+}
+
+/// The applets of a new card: PIV (selected at power-up, as on a PIV token) and the demo applet.
+pub fn installations(piv: &piv_applet::InstallParams) -> Vec<card_os::Installation> {
+    vec![
+        card_os::Installation {
+            aid: piv_applet::aid(),
+            params: piv.to_bytes(),
+            default_selected: true,
+        },
+        card_os::Installation {
+            aid: demo_applet::aid(),
+            params: Vec::new(),
+            default_selected: false,
+        },
+    ]
 }
 
 /// Opens a card image, explaining what went wrong in the error.

@@ -92,9 +92,13 @@ fn served_card_is_seen_by_opensc_and_survives_a_pcscd_restart() {
 
     let select = opensc_tool(&["-r", "0", "-s", "00 A4 04 00 09 F0 74 65 73 73 65 72 61 01"]);
     assert!(select.contains("SW1=0x90, SW2=0x00"), "{select}");
+    // The card reads as PIV, and OpenSC's PIV driver re-selects PIV whenever it takes the card lock;
+    // raw APDU sequences to another applet therefore bind OpenSC's `default` driver.
     let increment = opensc_tool(&[
         "-r",
         "0",
+        "-c",
+        "default",
         "-s",
         "00 A4 04 00 09 F0 74 65 73 73 65 72 61 01",
         "-s",
@@ -112,6 +116,8 @@ fn served_card_is_seen_by_opensc_and_survives_a_pcscd_restart() {
     let again = opensc_tool(&[
         "-r",
         "0",
+        "-c",
+        "default",
         "-s",
         "00 A4 04 00 09 F0 74 65 73 73 65 72 61 01",
         "-s",

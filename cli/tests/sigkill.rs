@@ -5,12 +5,13 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 
 const TESSERA: &str = env!("CARGO_BIN_EXE_tessera");
+const SELECT_DEMO: &str = "00 A4 04 00 09 F0 74 65 73 73 65 72 61 01";
 
 fn counter_on_disk(card: &std::path::Path) -> u32 {
     let out = Command::new(TESSERA)
         .args(["apdu", "--raw", "--card"])
         .arg(card)
-        .arg("80 12 00 00")
+        .args([SELECT_DEMO, "80 12 00 00"])
         .output()
         .expect("run tessera");
     assert!(
@@ -19,7 +20,7 @@ fn counter_on_disk(card: &std::path::Path) -> u32 {
         String::from_utf8_lossy(&out.stderr)
     );
     let text = String::from_utf8(out.stdout).expect("utf8");
-    let line = text.trim();
+    let line = text.lines().last().expect("two answers").trim();
     assert!(line.ends_with("9000"), "read counter: {line}");
     u32::from_str_radix(&line[..8], 16).expect("hex counter")
 }
@@ -49,6 +50,7 @@ fn sigkill_mid_stream_loses_nothing_acknowledged() {
         let mut stdin = child.stdin.take().expect("stdin");
         // The writer keeps the pipe full, so the process is always mid-stream when it dies.
         let writer = std::thread::spawn(move || {
+            let _ = writeln!(stdin, "{SELECT_DEMO}");
             for _ in 0..100_000 {
                 if stdin.write_all(b"80 10 00 00\n").is_err() {
                     break;
@@ -56,6 +58,8 @@ fn sigkill_mid_stream_loses_nothing_acknowledged() {
             }
         });
         let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let select = lines.next().expect("an answer").expect("read");
+        assert!(select.ends_with("9000"), "SELECT answered {select}");
         let mut last_ack = None;
         for _ in 0..acks_before_kill {
             let line = lines.next().expect("an answer").expect("read");

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use card_os::{Card, CardConfig, Clock, Durability, Installation, Storage};
+use card_os::{Card, CardConfig, Clock, Durability, Storage};
 use clap::{Args, Subcommand};
 
 use crate::cards;
@@ -37,6 +37,79 @@ pub struct NewArgs {
     /// Answer-to-reset, in hex (default: a T=1 ATR OpenSC reads as a PIV card).
     #[arg(long, value_name = "HEX")]
     atr: Option<String>,
+    /// PIV PIN, 6 to 8 digits (default: the well-known test PIN 123456).
+    #[arg(long)]
+    pin: Option<String>,
+    /// PIV PUK, 8 characters (default: the well-known test PUK 12345678).
+    #[arg(long)]
+    puk: Option<String>,
+    /// Wrong PIN tries before the PIN blocks (1..15).
+    #[arg(long, default_value_t = 3)]
+    pin_retries: u8,
+    /// Wrong PUK tries before the PUK blocks (1..15).
+    #[arg(long, default_value_t = 3)]
+    puk_retries: u8,
+    /// PIV management key in hex (default: the well-known 010203…08 ×3).
+    #[arg(long, value_name = "HEX")]
+    management_key: Option<String>,
+    /// Algorithm of the management key.
+    #[arg(long, value_enum, default_value = "3des")]
+    management_algorithm: MgmtAlgorithm,
+    /// Serial number the card reports (default: random, or derived from --seed).
+    #[arg(long)]
+    serial: Option<u32>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum MgmtAlgorithm {
+    #[value(name = "3des")]
+    TripleDes,
+    Aes128,
+    Aes192,
+    Aes256,
+}
+
+impl From<MgmtAlgorithm> for piv_applet::ManagementAlgorithm {
+    fn from(value: MgmtAlgorithm) -> Self {
+        match value {
+            MgmtAlgorithm::TripleDes => Self::TripleDes,
+            MgmtAlgorithm::Aes128 => Self::Aes128,
+            MgmtAlgorithm::Aes192 => Self::Aes192,
+            MgmtAlgorithm::Aes256 => Self::Aes256,
+        }
+    }
+}
+
+/// PIV installation parameters from the options; also whether any well-known test secret is in use.
+fn piv_params(args: &NewArgs) -> anyhow::Result<(piv_applet::InstallParams, Vec<&'static str>)> {
+    let mut params = piv_applet::InstallParams::default();
+    let mut well_known = Vec::new();
+    match &args.pin {
+        Some(pin) => params.pin = pin.as_bytes().to_vec(),
+        None => well_known.push("PIN 123456"),
+    }
+    match &args.puk {
+        Some(puk) => params.puk = puk.as_bytes().to_vec(),
+        None => well_known.push("PUK 12345678"),
+    }
+    params.pin_retries = args.pin_retries;
+    params.puk_retries = args.puk_retries;
+    params.management_algorithm = args.management_algorithm.into();
+    match &args.management_key {
+        Some(key) => {
+            params.management_key = hex::decode(key.replace(' ', ""))
+                .with_context(|| "--management-key is not hex".to_string())?;
+        }
+        None if matches!(args.management_algorithm, MgmtAlgorithm::TripleDes) => {
+            well_known.push("management key 010203040506070801020304050607080102030405060708");
+        }
+        None => anyhow::bail!("--management-algorithm other than 3des needs --management-key"),
+    }
+    if let Some(serial) = args.serial {
+        params.serial = serial;
+    }
+    params.validate().map_err(|why| anyhow::anyhow!(why))?;
+    Ok((params, well_known))
 }
 
 pub fn run(command: CardCommand) -> anyhow::Result<ExitCode> {
@@ -63,11 +136,8 @@ fn new(args: NewArgs) -> anyhow::Result<ExitCode> {
             args.capacity
         );
     }
-    let installations = [Installation {
-        aid: demo_applet::aid(),
-        params: Vec::new(),
-        default_selected: true,
-    }];
+    let (piv, well_known) = piv_params(&args)?;
+    let installations = cards::installations(&piv);
     let card = Card::create(
         config,
         &cards::registry(),
@@ -80,7 +150,17 @@ fn new(args: NewArgs) -> anyhow::Result<ExitCode> {
     .with_context(|| format!("cannot create card {}", args.out.display()))?;
     drop(card);
     println!("created {}", args.out.display());
-    println!("  demo applet F0 74 65 73 73 65 72 61 01, PIN 1234 (a well-known test value: for testing only)");
+    println!(
+        "  PIV applet A0 00 00 03 08 00 00 10 00 01 00 (selected at power-up), retries {}/{}",
+        args.pin_retries, args.puk_retries
+    );
+    println!("  demo applet F0 74 65 73 73 65 72 61 01 (demo PIN 1234)");
+    if !well_known.is_empty() {
+        eprintln!(
+            "WARNING: this card uses the well-known test {}: for testing only, never for real holders",
+            well_known.join(", ")
+        );
+    }
     if let Some(seed) = args.seed {
         println!("  deterministic: seed {seed}");
     }

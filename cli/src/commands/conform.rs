@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use card_os::{Card, CardConfig, Durability, Installation, Storage};
+use card_os::{Card, CardConfig, Durability, Storage};
 use clap::Args;
 use virtual_reader::{InProcessReader, PcscReader, SlotOptions, VpcdSlot};
 
@@ -85,11 +85,7 @@ pub fn run(args: ConformArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn fresh_card(path: &std::path::Path) -> anyhow::Result<Card> {
-    let installations = [Installation {
-        aid: demo_applet::aid(),
-        params: Vec::new(),
-        default_selected: true,
-    }];
+    let installations = cards::installations(&piv_applet::InstallParams::default());
     Ok(Card::create(
         CardConfig::default(),
         &cards::registry(),
