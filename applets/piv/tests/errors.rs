@@ -173,3 +173,16 @@ fn wrong_puk_is_compared_before_the_new_pin_is_judged() {
     tx(&mut card, SELECT_5);
     assert_eq!(tx(&mut card, "00 20 00 80"), "63C3");
 }
+
+#[test]
+fn algorithm_00_is_triple_des_for_a_challenge_request() {
+    // OpenSC's C_GenerateRandom asks for a 9B challenge with algorithm 00 (3-key TDEA in SP 800-78).
+    let mut card = card();
+    tx(&mut card, SELECT_5);
+    let answer = tx(&mut card, "00 87 00 9B 04 7C 02 81 00 00");
+    assert_eq!(&answer[..8], "7C0A8108", "{answer}");
+    assert_eq!(sw(&answer), "9000");
+    let mut other = card_with(3, Vec::new());
+    tx(&mut other, SELECT_5);
+    assert_ne!(tx(&mut other, "00 87 00 9B 04 7C 02 81 00 00"), answer);
+}

@@ -34,8 +34,11 @@ pub struct NewArgs {
     /// Persistent memory in bytes.
     #[arg(long, default_value_t = 128 * 1024)]
     capacity: usize,
-    /// Answer-to-reset, in hex (default: a T=1 ATR OpenSC reads as a PIV card).
-    #[arg(long, value_name = "HEX")]
+    /// Answer-to-reset: a preset or hex bytes. Presets: `piv` (the default: T=1, historical bytes
+    /// OpenSC reads as PIV), `ykman` (the same without the zero TB1 byte, so ykman's ATR heuristic takes
+    /// the card for an NFC-connected token instead of demanding a Yubico USB reader name), `cns` (the
+    /// Italian CNS operator card's ATR).
+    #[arg(long, value_name = "PRESET|HEX")]
     atr: Option<String>,
     /// PIV PIN, 6 to 8 digits (default: the well-known test PIN 123456).
     #[arg(long)]
@@ -127,8 +130,7 @@ fn new(args: NewArgs) -> anyhow::Result<ExitCode> {
         ..CardConfig::default()
     };
     if let Some(atr) = &args.atr {
-        config.atr = hex::decode(atr.replace(' ', ""))
-            .with_context(|| format!("--atr {atr:?} is not hex"))?;
+        config.atr = atr_bytes(atr)?;
     }
     if args.capacity < 1024 {
         anyhow::bail!(
@@ -165,6 +167,21 @@ fn new(args: NewArgs) -> anyhow::Result<ExitCode> {
         println!("  deterministic: seed {seed}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The ATR a `--atr` value names: a preset, or hex bytes checked to be a well-formed ATR.
+fn atr_bytes(text: &str) -> anyhow::Result<Vec<u8>> {
+    let bytes = match text {
+        "piv" => card_os::DEFAULT_ATR.to_vec(),
+        "ykman" => hex::decode("3BDB13008131FE1580F9A0000003080000100051")?,
+        "cns" => hex::decode("3BFF1800008131FE55006B02091717010101434E5310318062")?,
+        hex_text => hex::decode(hex_text.replace(' ', "")).with_context(|| {
+            format!("--atr {hex_text:?} is neither a preset (piv, ykman, cns) nor hex")
+        })?,
+    };
+    conformance::parse_atr(&bytes)
+        .map_err(|why| anyhow::anyhow!("--atr {text:?} is not a well-formed ATR: {why}"))?;
+    Ok(bytes)
 }
 
 fn info(file: &std::path::Path) -> anyhow::Result<ExitCode> {

@@ -131,6 +131,12 @@ pub fn authenticate(
     reply: &mut Reply,
 ) -> Result<(), CardError> {
     let key = load(ctx)?;
+    // SP 800-78 gives 3-key Triple DES two identifiers, `03` and `00`; OpenSC asks for a challenge
+    // (C_GenerateRandom) with `00`.
+    let algorithm = match (algorithm, key.algorithm) {
+        (0x00, ManagementAlgorithm::TripleDes) => ManagementAlgorithm::TripleDes.id(),
+        (other, _) => other,
+    };
     if algorithm != key.algorithm.id() {
         // The P1 algorithm must be the stored key's.
         return Err(CardError::IncorrectP1P2);
