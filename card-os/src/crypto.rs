@@ -244,8 +244,6 @@ fn block_apply(
 /// Sharp tools. Prehash signing trusts the caller to have hashed the message; key import trusts the
 /// caller with raw private key bytes. Use them only where a protocol demands exactly that.
 pub mod hazmat {
-    use p256::ecdsa::signature::hazmat::PrehashSigner;
-
     use super::{CryptoError, P256KeyPair};
 
     /// ECDSA over a hash the host computed (PIV GENERAL AUTHENTICATE). Hashes shorter than 32 bytes are
@@ -257,11 +255,15 @@ pub mod hazmat {
         }
         let mut padded = [0u8; 32];
         padded[32 - hash.len()..].copy_from_slice(hash);
-        let signing_key = p256::ecdsa::SigningKey::from(&key.secret);
-        let signature: p256::ecdsa::DerSignature = signing_key
-            .sign_prehash(&padded)
-            .map_err(|_| CryptoError::SignatureFailed)?;
-        Ok(signature.as_bytes().to_vec())
+        // Straight from the scalar: building an `ecdsa::SigningKey` would first derive the public key,
+        // a scalar multiplication that nearly doubles the cost of every signature.
+        let scalar = key.secret.to_nonzero_scalar();
+        let (signature, _) = ecdsa::hazmat::sign_prehashed_rfc6979::<p256::NistP256, sha2::Sha256>(
+            &scalar,
+            &padded,
+            &[],
+        );
+        Ok(signature.to_der().as_bytes().to_vec())
     }
 }
 
@@ -294,6 +296,14 @@ mod tests {
         let verifying = p256::ecdsa::VerifyingKey::from_sec1_bytes(&point).unwrap();
         let signature = p256::ecdsa::DerSignature::from_bytes(&der).unwrap();
         verifying.verify_prehash(&hash, &signature).unwrap();
+        // Byte-identical to the ecdsa crate's own RFC 6979 signer (which derives the public key first).
+        use p256::ecdsa::signature::hazmat::PrehashSigner;
+        let reference: p256::ecdsa::DerSignature =
+            p256::ecdsa::SigningKey::from_slice(key.private_bytes().as_ref())
+                .unwrap()
+                .sign_prehash(&hash)
+                .unwrap();
+        assert_eq!(der, reference.as_bytes());
         // A short hash signs as its zero-padded value.
         let short = hazmat::sign_prehash(&key, &hash[..20]).unwrap();
         let mut padded = [0u8; 32];

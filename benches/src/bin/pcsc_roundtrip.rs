@@ -1,6 +1,7 @@
-//! Per-APDU round trip through PC/SC → pcscd → vpcd → card and back, for a tessera demo card and, in
-//! the same run, for a do-nothing card that answers `90 00` to everything (the floor of the path).
-//! Prints both and their ratio.
+//! Per-APDU round trip through PC/SC → pcscd → vpcd → card and back, for tessera cards and, in the
+//! same run, for a do-nothing card that answers `90 00` to everything (the floor of the path); then a
+//! whole `pkcs11-tool --sign` (OpenSC, ECDSA with the PIV 9E key) against `pkcs11-tool --list-objects`
+//! on the same card (the floor of a pkcs11-tool run: process start, module load, card detection).
 //!
 //! ```text
 //! cargo run --release -p benches --bin pcsc-roundtrip -- [--n 2000]
@@ -9,16 +10,19 @@
 
 use std::time::{Duration, Instant};
 
-use benches::{demo_card, Stats, INCREMENT, READ_COUNTER, SELECT_DEMO};
+use benches::{
+    demo_card, install_9e_certificate, piv_card_with_9e_key, piv_sign_apdu, Stats, INCREMENT,
+    READ_COUNTER, SELECT_DEMO, SELECT_PIV,
+};
 use card_os::Durability;
 use virtual_reader::testing::{wait_for, EchoCard, Pcscd};
 use virtual_reader::{share, PcscReader, SharedCard, SlotOptions, Transport, VpcdSlot};
 
 const WARM_UP: usize = 50;
 
-fn measure(reader: &str, apdu: &[u8], n: usize) -> Result<Stats, String> {
+fn measure(reader: &str, select: &[u8], apdu: &[u8], n: usize) -> Result<Stats, String> {
     let mut transport = PcscReader::connect(reader).map_err(|e| e.to_string())?;
-    transport.transmit(SELECT_DEMO).map_err(|e| e.to_string())?;
+    transport.transmit(select).map_err(|e| e.to_string())?;
     let mut once = || -> Result<Duration, String> {
         let started = Instant::now();
         let response = transport.transmit(apdu).map_err(|e| e.to_string())?;
@@ -71,19 +75,55 @@ fn main() -> Result<(), String> {
     let pcscd = Pcscd::start().map_err(|e| e.to_string())?;
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let path = dir.path().join("bench.img");
+    let piv_path = dir.path().join("piv.img");
+    let (mut piv, _public) = piv_card_with_9e_key(Some((&piv_path, Durability::Full)))?;
+    install_9e_certificate(&mut piv)?;
     let floor = plug(&pcscd, 0, share(EchoCard::default()))?;
     let card = plug(&pcscd, 1, share(demo_card(Some((&path, Durability::Full)))))?;
-    let (floor_reader, card_reader) = (pcscd.reader_name(0), pcscd.reader_name(1));
+    let piv_slot = plug(&pcscd, 2, share(piv))?;
+    let (floor_reader, card_reader, piv_reader) = (
+        pcscd.reader_name(0),
+        pcscd.reader_name(1),
+        pcscd.reader_name(2),
+    );
+    let sign = piv_sign_apdu(0x9E, &[0x5A; 32]);
 
-    // Interleave the runs so both see the same machine load.
+    // Interleave floor and card runs so both see the same machine load.
     let mut rows = Vec::new();
-    for (label, reader, apdu) in [
-        ("do-nothing card (floor)", floor_reader, READ_COUNTER),
-        ("tessera: read counter", card_reader, READ_COUNTER),
-        ("do-nothing card (floor)", floor_reader, INCREMENT),
-        ("tessera: increment (fsync)", card_reader, INCREMENT),
+    for (label, reader, select, apdu) in [
+        (
+            "do-nothing card (floor)",
+            floor_reader,
+            SELECT_DEMO,
+            READ_COUNTER,
+        ),
+        (
+            "tessera: read counter",
+            card_reader,
+            SELECT_DEMO,
+            READ_COUNTER,
+        ),
+        (
+            "do-nothing card (floor)",
+            floor_reader,
+            SELECT_DEMO,
+            INCREMENT,
+        ),
+        (
+            "tessera: increment (fsync)",
+            card_reader,
+            SELECT_DEMO,
+            INCREMENT,
+        ),
+        (
+            "do-nothing card (floor)",
+            floor_reader,
+            SELECT_PIV,
+            &sign[..],
+        ),
+        ("tessera: PIV ECDSA sign", piv_reader, SELECT_PIV, &sign[..]),
     ] {
-        rows.push((label, measure(reader, apdu, n)?));
+        rows.push((label, measure(reader, select, apdu, n)?));
     }
     println!("per-APDU round trip through PC/SC + pcscd + vpcd, {n} APDUs each");
     for (label, stats) in &rows {
@@ -91,11 +131,63 @@ fn main() -> Result<(), String> {
     }
     let ratio = |a: &Stats, b: &Stats| a.median.as_secs_f64() / b.median.as_secs_f64();
     println!(
-        "ratio tessera/floor (median): read {:.2}x, increment {:.2}x",
+        "ratio tessera/floor (median): read {:.2}x, increment {:.2}x, PIV sign {:.2}x",
         ratio(&rows[1].1, &rows[0].1),
-        ratio(&rows[3].1, &rows[2].1)
+        ratio(&rows[3].1, &rows[2].1),
+        ratio(&rows[5].1, &rows[4].1)
     );
     floor.remove();
     card.remove();
+    pkcs11_rows(piv_reader)?;
+    piv_slot.remove();
+    Ok(())
+}
+
+const OPENSC_PKCS11: &str = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so";
+
+/// Times whole pkcs11-tool runs: an ECDSA signature with the 9E key against listing objects.
+fn pkcs11_rows(reader: &str) -> Result<(), String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let hash = dir.path().join("hash");
+    std::fs::write(&hash, [0x5A; 32]).map_err(|e| e.to_string())?;
+    let sig = dir.path().join("sig");
+    let module = ["--module", OPENSC_PKCS11];
+    let hash_arg = hash.to_string_lossy().into_owned();
+    let sig_arg = sig.to_string_lossy().into_owned();
+    let list: Vec<&str> = module.iter().copied().chain(["--list-objects"]).collect();
+    let sign: Vec<&str> = module
+        .iter()
+        .copied()
+        .chain([
+            "--sign", "-m", "ECDSA", "--id", "04", "-i", &hash_arg, "-o", &sig_arg,
+        ])
+        .collect();
+    let time = |args: &[&str]| -> Result<Stats, String> {
+        let mut samples = Vec::new();
+        for _ in 0..25 {
+            let started = Instant::now();
+            let out = std::process::Command::new("pkcs11-tool")
+                .args(args)
+                .output()
+                .map_err(|e| format!("pkcs11-tool: {e} (is opensc installed?)"))?;
+            if !out.status.success() {
+                return Err(format!(
+                    "pkcs11-tool {args:?} failed on {reader}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+            samples.push(started.elapsed());
+        }
+        Stats::from_samples(samples).ok_or_else(|| "no samples".into())
+    };
+    let floor = time(&list)?;
+    let signing = time(&sign)?;
+    println!("whole pkcs11-tool runs (OpenSC PKCS#11 over PC/SC), 25 each");
+    println!("  {:<28} {floor}", "--list-objects (floor)");
+    println!("  {:<28} {signing}", "--sign -m ECDSA (9E)");
+    println!(
+        "ratio sign/list (median): {:.2}x",
+        signing.median.as_secs_f64() / floor.median.as_secs_f64()
+    );
     Ok(())
 }
