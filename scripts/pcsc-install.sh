@@ -22,8 +22,23 @@ for package in "${packages[@]}"; do
   fi
 done
 
+# ykman (PyPI) is the most demanding YubiKey PIV client; the interop tests drive it. Pinned.
+ykman_version=5.9.2
+install_ykman() {
+  if command -v ykman >/dev/null 2>&1 && ykman --version 2>/dev/null | grep -q "${ykman_version}"; then
+    return 0
+  fi
+  if ! command -v pip3 >/dev/null 2>&1 && ! command -v pip >/dev/null 2>&1; then
+    echo "pcsc-install: no pip; install yubikey-manager==${ykman_version} by hand for the ykman tests" >&2
+    return 1
+  fi
+  echo "pcsc-install: installing yubikey-manager==${ykman_version} (ykman) from PyPI"
+  "$(command -v pip3 || command -v pip)" install --quiet --disable-pip-version-check "yubikey-manager==${ykman_version}"
+}
+
 if ((${#missing[@]} == 0)); then
-  echo "pcsc-install: all ${#packages[@]} packages already installed; nothing to do"
+  echo "pcsc-install: all ${#packages[@]} packages already installed"
+  install_ykman
   exit 0
 fi
 
@@ -36,3 +51,4 @@ echo "pcsc-install: installing ${missing[*]}"
 apt-get update
 DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
 echo "pcsc-install: installed ${missing[*]}"
+install_ykman

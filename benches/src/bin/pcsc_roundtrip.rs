@@ -1,7 +1,8 @@
 //! Per-APDU round trip through PC/SC → pcscd → vpcd → card and back, for tessera cards and, in the
 //! same run, for a do-nothing card that answers `90 00` to everything (the floor of the path); then a
-//! whole `pkcs11-tool --sign` (OpenSC, ECDSA with the PIV 9E key) against `pkcs11-tool --list-objects`
-//! on the same card (the floor of a pkcs11-tool run: process start, module load, card detection).
+//! whole `pkcs11-tool --login --sign` (OpenSC, ECDSA with the PIV 9E key) against
+//! `pkcs11-tool --login --list-objects` on the same card (the floor of a pkcs11-tool run: process start,
+//! module load, card detection, login).
 //!
 //! ```text
 //! cargo run --release -p benches --bin pcsc-roundtrip -- [--n 2000]
@@ -151,7 +152,8 @@ fn pkcs11_rows(reader: &str) -> Result<(), String> {
     let hash = dir.path().join("hash");
     std::fs::write(&hash, [0x5A; 32]).map_err(|e| e.to_string())?;
     let sig = dir.path().join("sig");
-    let module = ["--module", OPENSC_PKCS11];
+    // pkcs11-tool logs in before C_Sign even for 9E; both runs log in, so the floor stays comparable.
+    let module = ["--module", OPENSC_PKCS11, "--login", "--pin", "123456"];
     let hash_arg = hash.to_string_lossy().into_owned();
     let sig_arg = sig.to_string_lossy().into_owned();
     let list: Vec<&str> = module.iter().copied().chain(["--list-objects"]).collect();
