@@ -1,0 +1,600 @@
+//! Shared pieces of the interop matrix: a private pcscd with one served card, a tool runner whose failures
+//! explain themselves (command line, exit code, combined output — with the test secrets masked), and the
+//! few parsers the checks need (tool fields, OpenSC and ykpiv APDU traces, public keys via openssl).
+
+use std::fs::{self, File};
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use virtual_reader::testing::{wait_for, Pcscd};
+use virtual_reader::PcscReader;
+
+pub const TESSERA: &str = env!("CARGO_BIN_EXE_tessera");
+pub const OPENSC_PKCS11: &str = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so";
+
+/// The card's factory values (`tessera card new` defaults).
+pub const PIN: &str = "123456";
+pub const PUK: &str = "12345678";
+pub const MGM_DEFAULT: &str = "010203040506070801020304050607080102030405060708";
+/// Values the tests change to, and wrong values they present on purpose.
+pub const NEW_PIN: &str = "654321";
+pub const NEW_PIN_2: &str = "24681357";
+pub const NEW_PUK: &str = "87654321";
+pub const WRONG_PIN: &str = "000000";
+pub const WRONG_PUK: &str = "00000000";
+pub const MGM_NEW_3DES: &str = "111213141516171821222324252627283132333435363738";
+pub const MGM_AES128: &str = "00112233445566778899aabbccddeeff";
+pub const MGM_AES192: &str = "00112233445566778899aabbccddeeff0011223344556677";
+pub const MGM_AES256: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+pub const WRONG_AES256: &str = "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100";
+
+/// Everything above that must not appear in a failure message (the tools' traces echo PINs as hex).
+const SECRETS: &[&str] = &[
+    PIN,
+    PUK,
+    MGM_DEFAULT,
+    NEW_PIN,
+    NEW_PIN_2,
+    NEW_PUK,
+    WRONG_PIN,
+    WRONG_PUK,
+    MGM_NEW_3DES,
+    MGM_AES128,
+    MGM_AES192,
+    MGM_AES256,
+    WRONG_AES256,
+];
+
+/// How long one tool invocation may take before the test gives up on it.
+const TOOL_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// Masks every test secret in `text`: as given, as hex of its ASCII bytes (PINs inside APDU traces), and —
+/// for hex keys — as spaced or colon-separated bytes.
+pub fn redact(text: &str) -> String {
+    let mut forms: Vec<String> = Vec::new();
+    for secret in SECRETS {
+        forms.push(secret.to_string());
+        forms.push(secret.to_uppercase());
+        let ascii: Vec<String> = secret.bytes().map(|b| format!("{b:02x}")).collect();
+        forms.push(ascii.join(" "));
+        forms.push(ascii.join(" ").to_uppercase());
+        if secret.len() >= 32 {
+            if let Ok(bytes) = hex::decode(secret) {
+                let pairs: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
+                for sep in [" ", ":"] {
+                    forms.push(pairs.join(sep));
+                    forms.push(pairs.join(sep).to_uppercase());
+                }
+            }
+        }
+    }
+    // Longest first, so a PIN inside a PUK cannot leave half of the PUK behind.
+    forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
+    let mut out = text.to_owned();
+    for form in &forms {
+        out = out.replace(form.as_str(), "<secret>");
+    }
+    out
+}
+
+/// One finished tool run.
+pub struct Run {
+    /// Exit code (`None`: killed by a signal).
+    pub code: Option<i32>,
+    /// stdout and stderr interleaved as the tool wrote them.
+    pub out: String,
+    cmdline: String,
+    elapsed: Duration,
+}
+
+impl Run {
+    /// The command line, exit code and output, secrets masked: what every failed assertion prints.
+    pub fn describe(&self) -> String {
+        format!(
+            "\n$ {}\n[exit {:?} after {:.2?}]\n{}\n",
+            redact(&self.cmdline),
+            self.code,
+            self.elapsed,
+            redact(&self.out)
+        )
+    }
+
+    /// Asserts exit code 0.
+    #[track_caller]
+    pub fn ok(self) -> Self {
+        assert_eq!(self.code, Some(0), "expected success:{}", self.describe());
+        self
+    }
+
+    /// Asserts a non-zero exit code.
+    #[track_caller]
+    pub fn fails(self) -> Self {
+        assert!(
+            self.code.is_some_and(|c| c != 0),
+            "expected failure:{}",
+            self.describe()
+        );
+        self
+    }
+
+    /// Asserts that the output contains `needle`.
+    #[track_caller]
+    pub fn has(self, needle: &str) -> Self {
+        assert!(
+            self.out.contains(needle),
+            "expected {:?} in the output:{}",
+            redact(needle),
+            self.describe()
+        );
+        self
+    }
+
+    /// Asserts that the output does not contain `needle`.
+    #[track_caller]
+    pub fn lacks(self, needle: &str) -> Self {
+        assert!(
+            !self.out.contains(needle),
+            "did not expect {:?} in the output:{}",
+            redact(needle),
+            self.describe()
+        );
+        self
+    }
+
+    /// The value after `key` on the first line that starts with it (leading blanks ignored), trimmed:
+    /// `field("PIN tries left:")` on "PIN tries left:\t3" is "3".
+    #[track_caller]
+    pub fn field(&self, key: &str) -> String {
+        self.out
+            .lines()
+            .find_map(|line| line.trim_start().strip_prefix(key))
+            .map(|rest| rest.trim().to_owned())
+            .unwrap_or_else(|| panic!("no {key:?} line in the output:{}", self.describe()))
+    }
+}
+
+/// Runs `cmd args…` with extra environment `env`, stdin closed, and returns exit code and combined output.
+/// Never panics on a failing tool (only on one that cannot start or hangs): callers assert on the [`Run`].
+pub fn run(cmd: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
+    run_in(None, cmd, args, env)
+}
+
+/// [`run`] with a working directory.
+pub fn run_in(dir: Option<&Path>, cmd: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let cmdline = env
+        .iter()
+        .map(|(k, v)| format!("{k}={}", shell_quote(v)))
+        .chain(std::iter::once(cmd.to_owned()))
+        .chain(args.iter().map(|a| shell_quote(a)))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let (mut reader, writer) = std::io::pipe().expect("pipe");
+    let mut command = Command::new(cmd);
+    command
+        .args(args)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(writer.try_clone().expect("pipe clone"))
+        .stderr(writer);
+    if let Some(dir) = dir {
+        command.current_dir(dir);
+    }
+    let started = Instant::now();
+    let mut child = command
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {cmd} (is it installed?): {e}\n$ {cmdline}"));
+    // The Command holds the write ends: drop it so the reader sees EOF when the tool exits.
+    drop(command);
+    let collector = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = reader.read_to_end(&mut bytes);
+        bytes
+    });
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for tool") {
+            break status;
+        }
+        if started.elapsed() > TOOL_TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            let out = collector.join().unwrap_or_default();
+            panic!(
+                "{cmd} hung for {TOOL_TIMEOUT:?} and was killed:\n$ {}\n{}",
+                redact(&cmdline),
+                redact(&String::from_utf8_lossy(&out))
+            );
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let out = collector.join().unwrap_or_default();
+    let run = Run {
+        code: status.code(),
+        out: String::from_utf8_lossy(&out).into_owned(),
+        cmdline,
+        elapsed: started.elapsed(),
+    };
+    eprintln!(
+        "  [{:>6.2?}] exit {:?}: {}",
+        run.elapsed,
+        run.code,
+        redact(&run.cmdline)
+    );
+    run
+}
+
+fn shell_quote(arg: &str) -> String {
+    if !arg.is_empty()
+        && arg
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_=./:,@%+".contains(c))
+    {
+        arg.to_owned()
+    } else {
+        format!("'{}'", arg.replace('\'', r"'\''"))
+    }
+}
+
+/// Whether `tool` is an executable on PATH.
+pub fn have(tool: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|dir| {
+            fs::metadata(dir.join(tool))
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+    })
+}
+
+/// Panics with an install hint unless every tool is on PATH: these come with scripts/pcsc-install.sh
+/// (plus openssl), so a missing one is a broken environment, not a reason to skip.
+pub fn require(tools: &[&str]) {
+    for tool in tools {
+        assert!(
+            have(tool),
+            "{tool} is not installed (bash scripts/pcsc-install.sh installs the interop tools)"
+        );
+    }
+}
+
+/// Prints a loud SKIP line and returns false when `tool` is missing, unless TESSERA_INTEROP_REQUIRE_ALL is
+/// set (then it panics). For tools scripts/pcsc-install.sh does not install (ykman comes from pip).
+pub fn optional(tool: &str, hint: &str) -> bool {
+    if have(tool) {
+        return true;
+    }
+    assert!(
+        std::env::var_os("TESSERA_INTEROP_REQUIRE_ALL").is_none(),
+        "{tool} is not installed and TESSERA_INTEROP_REQUIRE_ALL is set ({hint})"
+    );
+    eprintln!("SKIPPED: {tool} is not installed ({hint})");
+    false
+}
+
+/// Prints a step header, so `--nocapture` output reads as a log of the matrix.
+pub fn step(name: &str) {
+    eprintln!("== {name}");
+}
+
+/// Stops `tessera serve` with SIGTERM even when the test fails.
+pub struct Served(Child);
+
+impl Served {
+    pub fn terminate(&mut self) -> Option<i32> {
+        let pid = self.0.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        for _ in 0..50 {
+            if let Ok(Some(status)) = self.0.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.0.kill();
+        self.0.wait().ok().and_then(|s| s.code())
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            self.terminate();
+        }
+    }
+}
+
+/// A private pcscd with one card image served into its first reader. Dropping it stops `tessera serve`,
+/// removes the files, then stops pcscd (field order).
+pub struct Rig {
+    served: Option<Served>,
+    dir: tempfile::TempDir,
+    pub card: PathBuf,
+    pub reader: &'static str,
+    pcscd: Pcscd,
+}
+
+impl Rig {
+    /// Starts pcscd (waiting for the cross-process test lock), makes a card with `tessera card new
+    /// --out card.img <card_args>` and serves it until it is present in the reader.
+    pub fn start(card_args: &[&str]) -> Self {
+        let pcscd = Pcscd::start().expect("start a private pcscd");
+        let reader = pcscd.reader_name(0);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let card = dir.path().join("card.img");
+        let mut args = vec!["card", "new", "--out", card.to_str().expect("utf-8 path")];
+        args.extend_from_slice(card_args);
+        run(TESSERA, &args, &[]).ok();
+        let mut rig = Self {
+            served: None,
+            dir,
+            card,
+            reader,
+            pcscd,
+        };
+        rig.serve();
+        rig
+    }
+
+    /// A path inside the test's temporary directory.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// [`Rig::path`] as a string, for tool arguments.
+    pub fn file(&self, name: &str) -> String {
+        self.path(name).to_str().expect("utf-8 path").to_owned()
+    }
+
+    /// Writes `content` to a 0600 file in the temporary directory and returns its path.
+    pub fn secret_file(&self, name: &str, content: &str) -> String {
+        let path = self.path(name);
+        fs::write(&path, content).expect("write file");
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).expect("chmod 600");
+        self.file(name)
+    }
+
+    fn present(&self) -> bool {
+        PcscReader::card_present(self.reader).unwrap_or(false)
+    }
+
+    /// Starts `tessera serve` on the card image and waits until pcscd sees the card.
+    pub fn serve(&mut self) {
+        assert!(self.served.is_none(), "already serving");
+        let log = File::create(self.path("serve.log")).expect("serve log");
+        let child = Command::new(TESSERA)
+            .arg("serve")
+            .arg("--vpcd")
+            .arg(self.pcscd.vpcd_addr(0).to_string())
+            .arg(&self.card)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("tessera serve");
+        self.served = Some(Served(child));
+        assert!(
+            wait_for(|| self.present(), Duration::from_secs(15)),
+            "card never appeared in {}\nserve log:\n{}\npcscd log:\n{}",
+            self.reader,
+            fs::read_to_string(self.path("serve.log")).unwrap_or_default(),
+            self.pcscd.log()
+        );
+    }
+
+    /// Stops `tessera serve` (SIGTERM, must exit 0) and waits until the card is gone from the reader.
+    pub fn stop_serving(&mut self) {
+        let mut served = self.served.take().expect("serving");
+        assert_eq!(
+            served.terminate(),
+            Some(0),
+            "tessera serve did not exit cleanly; its log:\n{}",
+            fs::read_to_string(self.path("serve.log")).unwrap_or_default()
+        );
+        assert!(
+            wait_for(|| !self.present(), Duration::from_secs(10)),
+            "card still present after tessera serve stopped"
+        );
+    }
+
+    /// `yubico-piv-tool -r <reader> args…`.
+    pub fn ykpiv(&self, args: &[&str]) -> Run {
+        let mut all = vec!["-r", self.reader];
+        all.extend_from_slice(args);
+        run("yubico-piv-tool", &all, &[])
+    }
+
+    /// `ykman --reader <reader> args…`.
+    pub fn ykman(&self, args: &[&str]) -> Run {
+        let mut all = vec!["--reader", self.reader];
+        all.extend_from_slice(args);
+        run("ykman", &all, &[])
+    }
+
+    /// `pkcs11-tool --module <OpenSC> args…` (the card is the only token in this pcscd).
+    pub fn pkcs11(&self, args: &[&str]) -> Run {
+        let mut all = vec!["--module", OPENSC_PKCS11];
+        all.extend_from_slice(args);
+        run("pkcs11-tool", &all, &[])
+    }
+
+    /// `openssl args…`, run inside the temporary directory.
+    pub fn openssl(&self, args: &[&str]) -> Run {
+        run_in(Some(self.dir.path()), "openssl", args, &[])
+    }
+
+    /// The 65-byte uncompressed P-256 point of a PEM public key (SubjectPublicKeyInfo).
+    pub fn pubkey_point(&self, pem: &str) -> Vec<u8> {
+        let der = format!("{pem}.der");
+        self.openssl(&[
+            "pkey", "-pubin", "-in", pem, "-outform", "DER", "-out", &der,
+        ])
+        .ok();
+        let der = fs::read(&der).expect("read DER public key");
+        // SEQUENCE { SEQUENCE { ecPublicKey, prime256v1 }, BIT STRING 00 04‖X‖Y }: 26 header bytes.
+        assert_eq!(
+            der.len(),
+            91,
+            "not a P-256 public key: {}",
+            hex::encode(&der)
+        );
+        der[26..].to_vec()
+    }
+
+    /// The P-256 point of a PEM certificate's public key.
+    pub fn cert_point(&self, cert: &str) -> Vec<u8> {
+        let pem = format!("{cert}.pub.pem");
+        self.openssl(&["x509", "-in", cert, "-pubkey", "-noout", "-out", &pem])
+            .ok();
+        self.pubkey_point(&pem)
+    }
+
+    /// The SHA-256 fingerprint of a PEM certificate, lowercase hex without separators (the form
+    /// `yubico-piv-tool -a status` prints).
+    pub fn cert_fingerprint(&self, cert: &str) -> String {
+        let run = self
+            .openssl(&["x509", "-in", cert, "-noout", "-fingerprint", "-sha256"])
+            .ok();
+        let value = run
+            .out
+            .lines()
+            .find_map(|l| l.split_once('=').map(|(_, v)| v.to_owned()))
+            .unwrap_or_else(|| panic!("no fingerprint:{}", run.describe()));
+        value.trim().replace(':', "").to_lowercase()
+    }
+
+    /// A certificate for the public key in `pubkey_pem`, issued by a throwaway CA: the stand-in for
+    /// `yubico-piv-tool -a selfsign-certificate` (see the known-issue list). keyUsage digitalSignature, so
+    /// OpenSC gives a 9A key CKA_SIGN. Returns the certificate's path.
+    pub fn issue_cert(&self, pubkey_pem: &str, cn: &str) -> String {
+        self.issue_cert_with(pubkey_pem, cn, "keyUsage=critical,digitalSignature")
+    }
+
+    /// [`Rig::issue_cert`] with the given `openssl x509 -extfile` lines.
+    pub fn issue_cert_with(&self, pubkey_pem: &str, cn: &str, extensions: &str) -> String {
+        let (ca_key, ca_pem) = (self.file("ca.key"), self.file("ca.pem"));
+        if !Path::new(&ca_pem).exists() {
+            self.openssl(&[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                &ca_key,
+                "-out",
+                &ca_pem,
+                "-subj",
+                "/CN=tessera interop test CA",
+                "-days",
+                "30",
+            ])
+            .ok();
+        }
+        let (csr_key, csr) = (
+            self.file(&format!("{cn}.csr.key")),
+            self.file(&format!("{cn}.csr")),
+        );
+        self.openssl(&[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &csr_key,
+            "-out",
+            &csr,
+            "-subj",
+            &format!("/CN={cn}"),
+        ])
+        .ok();
+        let ext = self.file(&format!("{cn}.ext.cnf"));
+        fs::write(&ext, format!("{extensions}\n")).expect("write extensions");
+        let cert = self.file(&format!("{cn}.crt"));
+        self.openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            &ca_pem,
+            "-CAkey",
+            &ca_key,
+            "-set_serial",
+            "1",
+            "-force_pubkey",
+            pubkey_pem,
+            "-extfile",
+            &ext,
+            "-days",
+            "30",
+            "-out",
+            &cert,
+        ])
+        .ok();
+        assert_eq!(self.cert_point(&cert), self.pubkey_point(pubkey_pem));
+        cert
+    }
+}
+
+/// The commands of a `yubico-piv-tool --verbose=2` trace (`> …` lines) after the first one starting with
+/// `marker` (lowercase spaced hex, e.g. "00 20 00 80 08"): what the tool sent to the card from then on.
+pub fn ykpiv_commands_after(trace: &str, marker: &str) -> Option<Vec<String>> {
+    let mut lines = trace
+        .lines()
+        .filter_map(|l| l.strip_prefix("> "))
+        .map(|l| l.trim().to_owned());
+    lines.find(|l| l.starts_with(marker))?;
+    Some(lines.collect())
+}
+
+/// From an `OPENSC_DEBUG=3` log: the response bytes (data ‖ SW), in order, to every outgoing APDU whose
+/// bytes start with `command` (spaced hex, e.g. "00 47 00 9D").
+pub fn opensc_responses_to(log: &str, command: &str) -> Vec<Vec<u8>> {
+    let wanted = hex::decode(command.replace(' ', "")).expect("hex command");
+    let lines: Vec<&str> = log.lines().collect();
+    let mut found = Vec::new();
+    let mut pending = false;
+    let mut i = 0;
+    while i < lines.len() {
+        let Some((direction, bytes, next)) = hex_dump(&lines, i) else {
+            i += 1;
+            continue;
+        };
+        match direction {
+            "Outgoing" => pending = bytes.starts_with(&wanted),
+            _ if pending => {
+                found.push(bytes);
+                pending = false;
+            }
+            _ => {}
+        }
+        i = next;
+    }
+    found
+}
+
+/// Parses the dump starting at `lines[at]` if it is an "Outgoing/Incoming APDU (N bytes):" header: each
+/// following line holds up to 16 hex bytes, then their ASCII rendering. Returns direction, bytes and the
+/// index after the dump.
+fn hex_dump<'a>(lines: &[&'a str], at: usize) -> Option<(&'a str, Vec<u8>, usize)> {
+    let (direction, rest) = lines[at].split_once(" APDU (")?;
+    if direction != "Outgoing" && direction != "Incoming" {
+        return None;
+    }
+    let count: usize = rest.strip_suffix(" bytes):")?.parse().ok()?;
+    let mut bytes = Vec::with_capacity(count);
+    let mut next = at + 1;
+    while bytes.len() < count && next < lines.len() {
+        let take = (count - bytes.len()).min(16);
+        for token in lines[next].split_whitespace().take(take) {
+            bytes.push(u8::from_str_radix(token, 16).ok()?);
+        }
+        next += 1;
+    }
+    (bytes.len() == count).then_some((direction, bytes, next))
+}
