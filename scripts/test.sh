@@ -6,4 +6,5 @@ cd "$(dirname "$0")/.."
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
-cargo test --workspace --locked
+# Every interop tool must be present: a missing one fails instead of skipping.
+TESSERA_INTEROP_REQUIRE_ALL=1 cargo test --workspace --locked
