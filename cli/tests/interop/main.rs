@@ -29,9 +29,9 @@
 //!   and then insists on a "Yubico YubiKey" reader name; with tessera's default ATR (T0 = FB) it prints
 //!   "Failed to connect to YubiKey." — asserted by `ykman::default_atr_is_refused_as_a_usb_yubikey`. The
 //!   `--atr ykman` preset drops the zero TB1 byte (T0 = DB) so ykman takes the NFC path.
-//! - **ykman is skipped when not installed**: scripts/pcsc-install.sh installs the Debian tools only;
-//!   ykman 5.x comes from pip (`pip install yubikey-manager`). The ykman tests print `SKIPPED: …` and pass
-//!   unless `TESSERA_INTEROP_REQUIRE_ALL=1` is set. Every other tool is required.
+//! - **ykman is skipped when not installed**, unless `TESSERA_INTEROP_REQUIRE_ALL=1` is set, as
+//!   `scripts/test.sh` (and so CI) does; `scripts/pcsc-install.sh` installs the pinned ykman from PyPI.
+//!   Every other tool is always required.
 //! - **RSA and P-384 are not implemented** by the card (P-256 only): `generate -A RSA2048` is answered
 //!   `6A 80`, which yubico-piv-tool reports as "algorithm not supported?" — asserted, so adding RSA shows
 //!   up here. No RSA items are in the matrix.
