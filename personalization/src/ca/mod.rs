@@ -1,0 +1,501 @@
+//! The staging certificate authority: a self-signed P-256 root kept in a directory (`ca.key`,
+//! PKCS#8 PEM, mode 0600; `ca.crt`, PEM), which issues the card holders' certificates (for keys
+//! generated on the card) and workstation/server certificates (keys generated here, delivered as
+//! password-protected PKCS#12 bundles). Every issued certificate is valid [`VALIDITY_YEARS`] years.
+
+mod calendar;
+mod password;
+mod x509;
+
+#[cfg(test)]
+mod tests;
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use der::pem::LineEnding;
+use der::{DecodePem, Encode, EncodePem};
+use p256::elliptic_curve::Generate;
+use p256::pkcs8::{DecodePrivateKey, EncodePrivateKey};
+use x509_cert::certificate::Certificate;
+use x509_cert::ext::pkix::{KeyUsage, KeyUsages, SubjectKeyIdentifier};
+
+pub use calendar::not_after;
+pub use password::{BundlePassword, ALPHABET as PASSWORD_ALPHABET, PASSWORD_LENGTH};
+
+use x509::{Attr, Extensions, Request};
+
+/// Validity of every certificate the CA issues (cards, workstations, servers).
+pub const VALIDITY_YEARS: u32 = 6;
+/// Validity of the CA certificate itself.
+pub const CA_VALIDITY_YEARS: u32 = 10;
+/// File names inside the CA directory.
+pub const KEY_FILE: &str = "ca.key";
+pub const CERT_FILE: &str = "ca.crt";
+
+pub const CA_COMMON_NAME: &str = "tessera STAGING CA – not for production";
+pub const CA_ORGANIZATION: &str = "tessera staging bureau";
+pub const COUNTRY: &str = "IT";
+/// The DNS suffix of server certificates' subjectAltName.
+pub const SERVER_DNS_SUFFIX: &str = ".staging.invalid";
+
+/// Why a CA operation failed. File problems name the file.
+#[derive(Debug, thiserror::Error)]
+pub enum CaError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: CA directory is not empty; refusing to overwrite an existing CA", .0.display())]
+    DirectoryNotEmpty(PathBuf),
+    #[error("{}: the CA key file has mode {mode:04o}, broader than 0600 (run chmod 600 on it)", path.display())]
+    KeyPermissions { path: PathBuf, mode: u32 },
+    #[error("{}: not a PKCS#8 P-256 private key in PEM form ({detail})", path.display())]
+    Key { path: PathBuf, detail: String },
+    #[error("{}: not a PEM X.509 certificate ({detail})", path.display())]
+    Certificate { path: PathBuf, detail: String },
+    #[error("{}: the certificate does not belong to the key in {}", cert.display(), key.display())]
+    KeyMismatch { key: PathBuf, cert: PathBuf },
+    #[error("serial {0} must be 16 bytes with a first byte in 01..=7F (positive, minimal DER)")]
+    InvalidSerial(String),
+    #[error("not an uncompressed SEC1 P-256 point: {0}")]
+    InvalidPublicKey(String),
+    #[error("invalid name: {0}")]
+    InvalidName(String),
+    #[error("invalid time: {0}")]
+    Time(String),
+    #[error("building the certificate failed: {0}")]
+    Build(String),
+    #[error("building the PKCS#12 bundle failed: {0}")]
+    Pkcs12(String),
+    #[error("the operating system's random generator failed")]
+    Random,
+}
+
+/// The card holder named in the user certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    pub codice_fiscale: String,
+    pub surname: String,
+    pub given_name: String,
+}
+
+/// What a host certificate is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkstationKind {
+    /// `<ISTAT>-PC-nnnn`: TLS client authentication.
+    Workstation,
+    /// `<ISTAT>-CO-9999`: TLS server and client authentication, with a DNS subjectAltName.
+    Server,
+}
+
+/// A host certificate with its key, ready for installation.
+#[derive(Debug)]
+pub struct IssuedBundle {
+    pub certificate_der: Vec<u8>,
+    /// PKCS#12: the key, the certificate and the CA certificate (AES-256/PBES2, HMAC-SHA256).
+    pub pkcs12: Vec<u8>,
+    /// The installation password protecting `pkcs12`.
+    pub password: BundlePassword,
+    pub not_after: SystemTime,
+}
+
+/// The staging CA: its signing key and self-signed certificate.
+pub struct StagingCa {
+    key: p256::ecdsa::SigningKey,
+    certificate: Certificate,
+    certificate_der: Vec<u8>,
+    key_id: Vec<u8>,
+}
+
+impl std::fmt::Debug for StagingCa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StagingCa")
+            .field("subject", &self.certificate.tbs_certificate().subject())
+            .field("key", &"<redacted>")
+            .finish()
+    }
+}
+
+/// A random 16-byte serial: positive (top bit clear) with a non-zero first byte, so its DER
+/// INTEGER is exactly these 16 bytes.
+pub fn random_serial() -> [u8; 16] {
+    let mut serial = [0u8; 16];
+    if getrandom::fill(&mut serial).is_err() {
+        // The trait-less signature has no error path; fall back to a hash of the clock and a
+        // process-local counter, still unique within this process.
+        use sha2::Digest;
+        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let count = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut hasher = sha2::Sha256::new();
+        hasher.update(format!("{:?}", SystemTime::now()).as_bytes());
+        hasher.update(count.to_le_bytes());
+        hasher.update(std::process::id().to_le_bytes());
+        serial.copy_from_slice(&hasher.finalize()[..16]);
+    }
+    serial[0] &= 0x7F;
+    if serial[0] == 0 {
+        serial[0] = 0x01 | (serial[1] & 0x7E);
+    }
+    serial
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CaError + '_ {
+    move |source| CaError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Writes a new file (never replacing one) with the given mode.
+fn create_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), CaError> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .map_err(io(path))?;
+    // The umask may have narrowed the mode; make it exact.
+    file.set_permissions(fs::Permissions::from_mode(mode))
+        .map_err(io(path))?;
+    file.write_all(contents).map_err(io(path))?;
+    file.sync_all().map_err(io(path))
+}
+
+impl StagingCa {
+    /// Creates `dir` (which must not exist or be empty) with `ca.key` (PKCS#8 PEM, mode 0600) and
+    /// `ca.crt` (PEM): a self-signed P-256 CA valid 10 years from `now`, basicConstraints CA:true
+    /// pathlen 0, keyUsage keyCertSign+cRLSign, subject key identifier.
+    pub fn init(dir: &Path, now: SystemTime) -> Result<Self, CaError> {
+        match fs::read_dir(dir) {
+            Ok(mut entries) => {
+                if entries.next().is_some() {
+                    return Err(CaError::DirectoryNotEmpty(dir.to_path_buf()));
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(dir)
+                    .map_err(io(dir))?;
+            }
+            Err(e) => return Err(io(dir)(e)),
+        }
+
+        let secret = p256::SecretKey::try_generate().map_err(|_| CaError::Random)?;
+        let key = p256::ecdsa::SigningKey::from(&secret);
+        let spki = x509::spki_of(&secret.public_key())?;
+        let key_id = x509::key_identifier(&spki);
+        let subject = x509::name(&[
+            Attr {
+                oid: x509::OID_COUNTRY,
+                value: COUNTRY,
+            },
+            Attr {
+                oid: x509::OID_ORGANIZATION,
+                value: CA_ORGANIZATION,
+            },
+            Attr {
+                oid: x509::OID_COMMON_NAME,
+                value: CA_COMMON_NAME,
+            },
+        ])?;
+        let mut extensions = Extensions::default();
+        extensions.basic_constraints(true, Some(0))?;
+        extensions.key_usage(KeyUsage(KeyUsages::KeyCertSign | KeyUsages::CRLSign))?;
+        extensions.subject_key_identifier(&key_id)?;
+        let not_before = calendar::whole_seconds(now);
+        let certificate = x509::sign(
+            Request {
+                issuer: subject.clone(),
+                subject,
+                serial: x509::serial_number(random_serial())?,
+                validity: x509::validity(not_before, not_after(not_before, CA_VALIDITY_YEARS))?,
+                spki,
+                extensions,
+            },
+            &key,
+        )?;
+
+        let key_pem = secret
+            .to_pkcs8_pem(LineEnding::LF)
+            .map_err(|e| x509::build_error("PKCS#8", e))?;
+        let cert_pem = certificate
+            .to_pem(LineEnding::LF)
+            .map_err(|e| x509::build_error("PEM", e))?;
+        create_file(&dir.join(KEY_FILE), key_pem.as_bytes(), 0o600)?;
+        create_file(&dir.join(CERT_FILE), cert_pem.as_bytes(), 0o644)?;
+        Self::assemble(key, certificate, &dir.join(CERT_FILE))
+    }
+
+    /// Loads the CA from `dir`. Refuses a key file readable by group or others.
+    pub fn open(dir: &Path) -> Result<Self, CaError> {
+        let key_path = dir.join(KEY_FILE);
+        let cert_path = dir.join(CERT_FILE);
+        let metadata = fs::metadata(&key_path).map_err(io(&key_path))?;
+        let mode = metadata.permissions().mode() & 0o7777;
+        // Anything beyond owner read/write (group, others, execute, set-id bits) is refused.
+        if mode & !0o600 != 0 {
+            return Err(CaError::KeyPermissions {
+                path: key_path,
+                mode,
+            });
+        }
+        let key_pem =
+            zeroize::Zeroizing::new(fs::read_to_string(&key_path).map_err(io(&key_path))?);
+        let secret = p256::SecretKey::from_pkcs8_pem(&key_pem).map_err(|e| CaError::Key {
+            path: key_path.clone(),
+            detail: e.to_string(),
+        })?;
+        let cert_pem = fs::read_to_string(&cert_path).map_err(io(&cert_path))?;
+        let certificate =
+            Certificate::from_pem(cert_pem.as_bytes()).map_err(|e| CaError::Certificate {
+                path: cert_path.clone(),
+                detail: e.to_string(),
+            })?;
+        let expected = x509::spki_of(&secret.public_key())?;
+        if certificate.tbs_certificate().subject_public_key_info() != &expected {
+            return Err(CaError::KeyMismatch {
+                key: key_path,
+                cert: cert_path,
+            });
+        }
+        Self::assemble(
+            p256::ecdsa::SigningKey::from(&secret),
+            certificate,
+            &cert_path,
+        )
+    }
+
+    fn assemble(
+        key: p256::ecdsa::SigningKey,
+        certificate: Certificate,
+        cert_path: &Path,
+    ) -> Result<Self, CaError> {
+        let certificate_der = certificate.to_der().map_err(|e| CaError::Certificate {
+            path: cert_path.to_path_buf(),
+            detail: e.to_string(),
+        })?;
+        let tbs = certificate.tbs_certificate();
+        let key_id = match tbs.get_extension::<SubjectKeyIdentifier>() {
+            Ok(Some((_, ski))) => ski.0.as_bytes().to_vec(),
+            _ => x509::key_identifier(tbs.subject_public_key_info()),
+        };
+        Ok(Self {
+            key,
+            certificate,
+            certificate_der,
+            key_id,
+        })
+    }
+
+    pub fn certificate_der(&self) -> Vec<u8> {
+        self.certificate_der.clone()
+    }
+
+    pub fn certificate_pem(&self) -> String {
+        // The certificate was decoded or built successfully, so it re-encodes.
+        self.certificate.to_pem(LineEnding::LF).unwrap_or_default()
+    }
+
+    /// The CA's subject key identifier (the AKI of everything it issues).
+    pub fn key_identifier(&self) -> &[u8] {
+        &self.key_id
+    }
+
+    fn issue(
+        &self,
+        subject: x509_cert::name::Name,
+        spki: spki::SubjectPublicKeyInfoOwned,
+        serial: [u8; 16],
+        not_before: SystemTime,
+        mut extensions: Extensions,
+    ) -> Result<(Vec<u8>, SystemTime), CaError> {
+        let not_before = calendar::whole_seconds(not_before);
+        let end = not_after(not_before, VALIDITY_YEARS);
+        extensions.authority_key_identifier(&self.key_id)?;
+        extensions.subject_key_identifier(&x509::key_identifier(&spki))?;
+        let certificate = x509::sign(
+            Request {
+                subject,
+                issuer: self.certificate.tbs_certificate().subject().clone(),
+                serial: x509::serial_number(serial)?,
+                validity: x509::validity(not_before, end)?,
+                spki,
+                extensions,
+            },
+            &self.key,
+        )?;
+        let der = certificate
+            .to_der()
+            .map_err(|e| x509::build_error("encoding", e))?;
+        Ok((der, end))
+    }
+
+    /// The card holder's certificate for the on-card key `public_point` (SEC1, uncompressed):
+    /// subject C=IT, SN, GN, serialNumber=`TINIT-<codice fiscale>` (ETSI EN 319 412-1 natural
+    /// person identifier), CN=<codice fiscale>; keyUsage digitalSignature (critical), EKU
+    /// clientAuth, basicConstraints CA:false, AKI/SKI; valid exactly 6 calendar years.
+    pub fn issue_user(
+        &self,
+        holder: &Holder,
+        public_point: &[u8],
+        serial: [u8; 16],
+        not_before: SystemTime,
+    ) -> Result<Vec<u8>, CaError> {
+        if public_point.len() != 65 || public_point[0] != 0x04 {
+            return Err(CaError::InvalidPublicKey(format!(
+                "{} bytes, expected 65 starting with 04",
+                public_point.len()
+            )));
+        }
+        let public = p256::PublicKey::from_sec1_bytes(public_point)
+            .map_err(|_| CaError::InvalidPublicKey("not a point on P-256".into()))?;
+        let cf = holder.codice_fiscale.trim();
+        if cf.len() != 16 || !cf.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(CaError::InvalidName(format!(
+                "codice fiscale {cf:?} must be 16 letters and digits"
+            )));
+        }
+        let cf = cf.to_ascii_uppercase();
+        let serial_attr = format!("TINIT-{cf}");
+        let subject = x509::name(&[
+            Attr {
+                oid: x509::OID_COUNTRY,
+                value: COUNTRY,
+            },
+            Attr {
+                oid: x509::OID_SURNAME,
+                value: holder.surname.trim(),
+            },
+            Attr {
+                oid: x509::OID_GIVEN_NAME,
+                value: holder.given_name.trim(),
+            },
+            Attr {
+                oid: x509::OID_SERIAL_NUMBER,
+                value: &serial_attr,
+            },
+            Attr {
+                oid: x509::OID_COMMON_NAME,
+                value: &cf,
+            },
+        ])?;
+        let mut extensions = Extensions::default();
+        extensions.basic_constraints(false, None)?;
+        extensions.key_usage(KeyUsage(KeyUsages::DigitalSignature.into()))?;
+        extensions.extended_key_usage(vec![x509::OID_KP_CLIENT_AUTH])?;
+        let (der, _) = self.issue(
+            subject,
+            x509::spki_of(&public)?,
+            serial,
+            not_before,
+            extensions,
+        )?;
+        Ok(der)
+    }
+
+    /// A workstation (`<ISTAT>-PC-0001`, EKU clientAuth) or server (`<ISTAT>-CO-9999`, EKU
+    /// serverAuth+clientAuth, SAN dNSName `<lower-cased name>.staging.invalid`) certificate for a
+    /// P-256 key generated here, bundled with the key and the CA certificate as PKCS#12 under a
+    /// fresh random password. Subject CN=<name>, O=tessera staging bureau, C=IT.
+    pub fn issue_workstation(
+        &self,
+        name: &str,
+        kind: WorkstationKind,
+        serial: [u8; 16],
+        not_before: SystemTime,
+    ) -> Result<IssuedBundle, CaError> {
+        let valid_label = !name.is_empty()
+            && name.len() <= 63
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !name.starts_with('-')
+            && !name.ends_with('-');
+        if !valid_label {
+            return Err(CaError::InvalidName(format!(
+                "host name {name:?} must be 1-63 letters, digits and inner hyphens"
+            )));
+        }
+        let secret = p256::SecretKey::try_generate().map_err(|_| CaError::Random)?;
+        let subject = x509::name(&[
+            Attr {
+                oid: x509::OID_COUNTRY,
+                value: COUNTRY,
+            },
+            Attr {
+                oid: x509::OID_ORGANIZATION,
+                value: CA_ORGANIZATION,
+            },
+            Attr {
+                oid: x509::OID_COMMON_NAME,
+                value: name,
+            },
+        ])?;
+        let mut extensions = Extensions::default();
+        extensions.basic_constraints(false, None)?;
+        extensions.key_usage(KeyUsage(KeyUsages::DigitalSignature.into()))?;
+        match kind {
+            WorkstationKind::Workstation => {
+                extensions.extended_key_usage(vec![x509::OID_KP_CLIENT_AUTH])?;
+            }
+            WorkstationKind::Server => {
+                extensions
+                    .extended_key_usage(vec![x509::OID_KP_SERVER_AUTH, x509::OID_KP_CLIENT_AUTH])?;
+                extensions
+                    .dns_names(&[format!("{}{SERVER_DNS_SUFFIX}", name.to_ascii_lowercase())])?;
+            }
+        }
+        let spki = x509::spki_of(&secret.public_key())?;
+        let local_key_id = x509::key_identifier(&spki);
+        let (certificate_der, not_after) =
+            self.issue(subject, spki, serial, not_before, extensions)?;
+
+        let password = BundlePassword::generate()?;
+        let key_der = secret
+            .to_pkcs8_der()
+            .map_err(|e| CaError::Pkcs12(format!("PKCS#8: {e}")))?;
+        let pkcs12 = pkcs12_bundle(
+            name,
+            key_der.as_bytes(),
+            &local_key_id,
+            &certificate_der,
+            &self.certificate_der,
+            password.expose(),
+        )?;
+        Ok(IssuedBundle {
+            certificate_der,
+            pkcs12,
+            password,
+            not_after,
+        })
+    }
+}
+
+fn pkcs12_bundle(
+    alias: &str,
+    key_pkcs8_der: &[u8],
+    local_key_id: &[u8],
+    certificate_der: &[u8],
+    ca_der: &[u8],
+    password: &str,
+) -> Result<Vec<u8>, CaError> {
+    use p12_keystore::{
+        Certificate as P12Cert, KeyStore, KeyStoreEntry, PrivateKey, PrivateKeyChain,
+    };
+    let p12 = |what: &str, e: p12_keystore::error::Error| CaError::Pkcs12(format!("{what}: {e}"));
+    let key = PrivateKey::from_der(key_pkcs8_der).map_err(|e| p12("key", e))?;
+    let leaf = P12Cert::from_der(certificate_der).map_err(|e| p12("certificate", e))?;
+    let ca = P12Cert::from_der(ca_der).map_err(|e| p12("CA certificate", e))?;
+    let chain = PrivateKeyChain::new(local_key_id, key, [leaf, ca]);
+    let mut store = KeyStore::new();
+    store.add_entry(alias, KeyStoreEntry::PrivateKeyChain(chain));
+    store
+        .writer(password)
+        .write()
+        .map_err(|e| p12("encoding", e))
+}
