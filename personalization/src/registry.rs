@@ -1,0 +1,540 @@
+//! The batch's card registry (`BATCH_DIR/registry.sqlite`): entities, people and their memberships,
+//! cards and their states, certificates, sealed second halves, workstation certificates, and an
+//! append-only event log (triggers refuse UPDATE and DELETE on it).
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+use serde::Serialize;
+use thiserror::Error;
+
+use crate::census::{Census, EntityKind};
+
+#[derive(Debug, Error)]
+pub enum RegistryError {
+    #[error("cannot open registry {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("registry: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("card numbers of issuer {0} are exhausted")]
+    Exhausted(String),
+}
+
+impl RegistryError {
+    pub(crate) fn open(path: &Path, source: rusqlite::Error) -> Self {
+        RegistryError::Open {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// Restricts a file to its owner (registry and escrow data are private).
+pub(crate) fn make_private(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Err(error) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
+        tracing::warn!(path = %path.display(), %error, "cannot make the file private");
+    }
+}
+
+/// Where a card is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CardState {
+    Personalized,
+    Delivered,
+    Active,
+    Blocked,
+    Expired,
+}
+
+impl CardState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CardState::Personalized => "personalized",
+            CardState::Delivered => "delivered",
+            CardState::Active => "active",
+            CardState::Blocked => "blocked",
+            CardState::Expired => "expired",
+        }
+    }
+
+    fn parse(text: &str) -> CardState {
+        match text {
+            "delivered" => CardState::Delivered,
+            "active" => CardState::Active,
+            "blocked" => CardState::Blocked,
+            "expired" => CardState::Expired,
+            _ => CardState::Personalized,
+        }
+    }
+}
+
+impl std::fmt::Display for CardState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One card as the registry knows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct CardRow {
+    pub card_number: String,
+    pub codice_fiscale: String,
+    pub holder: String,
+    pub issuer_entity: String,
+    pub entities: Vec<String>,
+    /// The stored state (see [`CardRow::effective_state`] for expiry).
+    pub state: CardState,
+    pub card_file: String,
+    pub certificate_serial: String,
+    pub expires_at: i64,
+    pub replaces: Option<String>,
+    pub delivered_to: Option<String>,
+}
+
+impl CardRow {
+    /// The state, with expiry applied as of `now` (Unix seconds).
+    pub fn effective_state(&self, now: i64) -> CardState {
+        match self.state {
+            CardState::Delivered | CardState::Active | CardState::Personalized
+                if now >= self.expires_at =>
+            {
+                CardState::Expired
+            }
+            state => state,
+        }
+    }
+}
+
+/// One entry of the append-only event log.
+#[derive(Debug, Clone, Serialize)]
+pub struct Event {
+    pub at: i64,
+    pub kind: String,
+    pub card_number: Option<String>,
+    pub entity: Option<String>,
+    /// Codice fiscale of who acted, where a person did.
+    pub actor: Option<String>,
+    pub detail: String,
+}
+
+/// What committing a personalized card records, all at once.
+pub struct NewCard<'a> {
+    pub card_number: &'a str,
+    pub codice_fiscale: &'a str,
+    pub issuer_entity: &'a str,
+    pub entities: &'a [String],
+    pub card_file: &'a str,
+    pub certificate_serial: &'a str,
+    pub certificate_der: &'a [u8],
+    pub not_before: i64,
+    pub not_after: i64,
+    pub sealed_second_halves: &'a [u8],
+    pub guid: &'a str,
+    pub replaces: Option<&'a str>,
+    pub now: i64,
+}
+
+pub struct Registry {
+    conn: Connection,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS entities (
+    code TEXT PRIMARY KEY, kind TEXT NOT NULL, name TEXT NOT NULL,
+    monitored_workstations INTEGER NOT NULL, workstations INTEGER NOT NULL, employees INTEGER NOT NULL,
+    email_domains TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS people (
+    codice_fiscale TEXT PRIMARY KEY, surname TEXT NOT NULL, name TEXT NOT NULL, census_order INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS memberships (
+    entity TEXT NOT NULL REFERENCES entities(code), codice_fiscale TEXT NOT NULL REFERENCES people(codice_fiscale),
+    email TEXT NOT NULL, profiles TEXT NOT NULL, PRIMARY KEY (entity, codice_fiscale));
+CREATE TABLE IF NOT EXISTS allocations (
+    codice_fiscale TEXT PRIMARY KEY, card_number TEXT NOT NULL UNIQUE, replaces TEXT);
+CREATE TABLE IF NOT EXISTS cards (
+    card_number TEXT PRIMARY KEY, codice_fiscale TEXT NOT NULL REFERENCES people(codice_fiscale),
+    issuer_entity TEXT NOT NULL, state TEXT NOT NULL, card_file TEXT NOT NULL, guid TEXT NOT NULL,
+    certificate_serial TEXT NOT NULL, expires_at INTEGER NOT NULL, replaces TEXT, delivered_to TEXT,
+    created_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS card_entities (
+    card_number TEXT NOT NULL REFERENCES cards(card_number), entity TEXT NOT NULL REFERENCES entities(code),
+    PRIMARY KEY (card_number, entity));
+CREATE TABLE IF NOT EXISTS certificates (
+    serial TEXT PRIMARY KEY, card_number TEXT, subject TEXT NOT NULL, not_before INTEGER NOT NULL,
+    not_after INTEGER NOT NULL, state TEXT NOT NULL, der BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS escrow (
+    card_number TEXT PRIMARY KEY REFERENCES cards(card_number), sealed BLOB NOT NULL,
+    releases INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS workstations (
+    name TEXT PRIMARY KEY, entity TEXT NOT NULL REFERENCES entities(code), kind TEXT NOT NULL,
+    state TEXT NOT NULL, serial TEXT, requested_at INTEGER NOT NULL, issued_at INTEGER,
+    not_after INTEGER, certificate BLOB, pkcs12 BLOB, sealed_password BLOB);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, kind TEXT NOT NULL,
+    card_number TEXT, entity TEXT, actor TEXT, detail TEXT NOT NULL DEFAULT '');
+CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
+    BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
+    BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
+";
+
+impl Registry {
+    /// Opens (creating if needed) the registry of a batch directory.
+    pub fn open(batch_dir: &Path) -> Result<Self, RegistryError> {
+        let path = batch_dir.join("registry.sqlite");
+        let conn = Connection::open(&path).map_err(|e| RegistryError::open(&path, e))?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+        )?;
+        conn.execute_batch(SCHEMA)?;
+        make_private(&path);
+        Ok(Self { conn })
+    }
+
+    /// Opens an existing registry; a missing one is an error naming the batch.
+    pub fn open_existing(batch_dir: &Path) -> Result<Self, RegistryError> {
+        let path = batch_dir.join("registry.sqlite");
+        if !path.exists() {
+            return Err(RegistryError::open(
+                &path,
+                rusqlite::Error::InvalidPath(path.clone()),
+            ));
+        }
+        Self::open(batch_dir)
+    }
+
+    pub(crate) fn transaction(&mut self) -> Result<Transaction<'_>, RegistryError> {
+        Ok(self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?)
+    }
+
+    pub fn meta(&self, key: &str) -> Result<Option<String>, RegistryError> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
+    /// Records the census (once per batch), with its digest so a rerun can check it is the same one.
+    pub fn import_census(
+        &mut self,
+        census: &Census,
+        digest: &str,
+        now: i64,
+    ) -> Result<(), RegistryError> {
+        let tx = self.transaction()?;
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('census_digest', ?1)",
+            params![digest],
+        )?;
+        for e in &census.entities {
+            let kind = match e.kind {
+                EntityKind::Municipality => "comune",
+                EntityKind::Prefecture => "prefettura",
+            };
+            tx.execute(
+                "INSERT INTO entities VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    e.code,
+                    kind,
+                    e.name,
+                    e.monitored_workstations,
+                    e.workstations,
+                    e.employees,
+                    e.email_domains.join(";")
+                ],
+            )?;
+        }
+        for (order, p) in census.people.iter().enumerate() {
+            tx.execute(
+                "INSERT INTO people VALUES (?1, ?2, ?3, ?4)",
+                params![p.codice_fiscale, p.surname, p.name, order as i64],
+            )?;
+            for r in &p.registrations {
+                let profiles: Vec<String> = r.profiles.iter().map(|p| p.to_string()).collect();
+                tx.execute(
+                    "INSERT INTO memberships VALUES (?1, ?2, ?3, ?4)",
+                    params![r.entity, p.codice_fiscale, r.email, profiles.join(";")],
+                )?;
+            }
+        }
+        append_event(
+            &tx,
+            now,
+            "census-imported",
+            None,
+            None,
+            None,
+            &format!("{} people", census.people.len()),
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The card number allocated to a person whose card is not committed yet (a resumed batch).
+    pub fn allocation(
+        &self,
+        codice_fiscale: &str,
+    ) -> Result<Option<(String, Option<String>)>, RegistryError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT a.card_number, a.replaces FROM allocations a
+                 WHERE a.codice_fiscale = ?1 AND NOT EXISTS (SELECT 1 FROM cards c WHERE c.card_number = a.card_number)",
+                params![codice_fiscale],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+    }
+
+    /// Records the number allocated to a person before the card is made, so a crash never loses it.
+    pub fn record_allocation(
+        &mut self,
+        codice_fiscale: &str,
+        card_number: &str,
+        replaces: Option<&str>,
+    ) -> Result<(), RegistryError> {
+        self.conn.execute(
+            "INSERT INTO allocations (codice_fiscale, card_number, replaces) VALUES (?1, ?2, ?3)
+             ON CONFLICT(codice_fiscale) DO UPDATE SET card_number = excluded.card_number, replaces = excluded.replaces",
+            params![codice_fiscale, card_number, replaces],
+        )?;
+        Ok(())
+    }
+
+    /// The one commit point of a personalized card: card, links, certificate, escrow and event together.
+    pub fn commit_card(&mut self, card: &NewCard<'_>) -> Result<(), RegistryError> {
+        let tx = self.transaction()?;
+        tx.execute(
+            "INSERT INTO cards (card_number, codice_fiscale, issuer_entity, state, card_file, guid,
+                certificate_serial, expires_at, replaces, created_at)
+             VALUES (?1, ?2, ?3, 'personalized', ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                card.card_number,
+                card.codice_fiscale,
+                card.issuer_entity,
+                card.card_file,
+                card.guid,
+                card.certificate_serial,
+                card.not_after,
+                card.replaces,
+                card.now
+            ],
+        )?;
+        for entity in card.entities {
+            tx.execute(
+                "INSERT INTO card_entities VALUES (?1, ?2)",
+                params![card.card_number, entity],
+            )?;
+        }
+        tx.execute(
+            "INSERT INTO certificates VALUES (?1, ?2, ?3, ?4, ?5, 'valid', ?6)",
+            params![
+                card.certificate_serial,
+                card.card_number,
+                format!("CN={}", card.codice_fiscale),
+                card.not_before,
+                card.not_after,
+                card.certificate_der
+            ],
+        )?;
+        tx.execute(
+            "INSERT INTO escrow (card_number, sealed) VALUES (?1, ?2)",
+            params![card.card_number, card.sealed_second_halves],
+        )?;
+        append_event(
+            &tx,
+            card.now,
+            "personalized",
+            Some(card.card_number),
+            Some(card.issuer_entity),
+            None,
+            "",
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn card_from_row(&self, row: &rusqlite::Row<'_>) -> rusqlite::Result<CardRow> {
+        let card_number: String = row.get(0)?;
+        let mut statement = self.conn.prepare_cached(
+            "SELECT entity FROM card_entities WHERE card_number = ?1 ORDER BY entity",
+        )?;
+        let entities = statement
+            .query_map(params![card_number], |r| r.get(0))?
+            .collect::<Result<Vec<String>, _>>()?;
+        let surname: String = row.get(9)?;
+        let name: String = row.get(10)?;
+        Ok(CardRow {
+            card_number,
+            codice_fiscale: row.get(1)?,
+            issuer_entity: row.get(2)?,
+            state: CardState::parse(&row.get::<_, String>(3)?),
+            card_file: row.get(4)?,
+            certificate_serial: row.get(5)?,
+            expires_at: row.get(6)?,
+            replaces: row.get(7)?,
+            delivered_to: row.get(8)?,
+            holder: format!("{surname} {name}"),
+            entities,
+        })
+    }
+
+    const CARD_COLUMNS: &'static str =
+        "c.card_number, c.codice_fiscale, c.issuer_entity, c.state, c.card_file,
+        c.certificate_serial, c.expires_at, c.replaces, c.delivered_to, p.surname, p.name
+        FROM cards c JOIN people p ON p.codice_fiscale = c.codice_fiscale";
+
+    pub fn cards(&self) -> Result<Vec<CardRow>, RegistryError> {
+        let sql = format!("SELECT {} ORDER BY c.card_number", Self::CARD_COLUMNS);
+        let mut statement = self.conn.prepare(&sql)?;
+        let rows = statement.query_map([], |r| self.card_from_row(r))?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    pub fn card(&self, card_number: &str) -> Result<Option<CardRow>, RegistryError> {
+        let sql = format!("SELECT {} WHERE c.card_number = ?1", Self::CARD_COLUMNS);
+        Ok(self
+            .conn
+            .query_row(&sql, params![card_number], |r| self.card_from_row(r))
+            .optional()?)
+    }
+
+    /// The person's current card: the newest one not blocked.
+    pub fn current_card(&self, codice_fiscale: &str) -> Result<Option<CardRow>, RegistryError> {
+        let sql = format!(
+            "SELECT {} WHERE c.codice_fiscale = ?1 AND c.state != 'blocked' ORDER BY c.created_at DESC, c.card_number DESC LIMIT 1",
+            Self::CARD_COLUMNS
+        );
+        Ok(self
+            .conn
+            .query_row(&sql, params![codice_fiscale], |r| self.card_from_row(r))
+            .optional()?)
+    }
+
+    pub fn has_card(&self, codice_fiscale: &str) -> Result<bool, RegistryError> {
+        Ok(self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM cards WHERE codice_fiscale = ?1)",
+            params![codice_fiscale],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// `(email, profiles)` of a person in an entity.
+    pub fn membership(
+        &self,
+        entity: &str,
+        codice_fiscale: &str,
+    ) -> Result<Option<(String, Vec<String>)>, RegistryError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT email, profiles FROM memberships WHERE entity = ?1 AND codice_fiscale = ?2",
+                params![entity, codice_fiscale],
+                |r| {
+                    let profiles: String = r.get(1)?;
+                    Ok((r.get(0)?, profiles.split(';').map(str::to_string).collect()))
+                },
+            )
+            .optional()?)
+    }
+
+    /// Entity codes a person belongs to, in census order.
+    pub fn entities_of(&self, codice_fiscale: &str) -> Result<Vec<String>, RegistryError> {
+        let mut statement = self
+            .conn
+            .prepare("SELECT entity FROM memberships WHERE codice_fiscale = ?1 ORDER BY rowid")?;
+        let rows = statement.query_map(params![codice_fiscale], |r| r.get(0))?;
+        Ok(rows.collect::<Result<Vec<String>, _>>()?)
+    }
+
+    pub fn entity_name(&self, code: &str) -> Result<Option<String>, RegistryError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT name FROM entities WHERE code = ?1",
+                params![code],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// `(surname, name)` of a person.
+    pub fn person(&self, codice_fiscale: &str) -> Result<Option<(String, String)>, RegistryError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT surname, name FROM people WHERE codice_fiscale = ?1",
+                params![codice_fiscale],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+    }
+
+    /// Codici fiscali in census order.
+    pub fn people(&self) -> Result<Vec<String>, RegistryError> {
+        let mut statement = self
+            .conn
+            .prepare("SELECT codice_fiscale FROM people ORDER BY census_order")?;
+        let rows = statement.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<Result<Vec<String>, _>>()?)
+    }
+
+    pub fn sealed_halves(&self, card_number: &str) -> Result<Option<Vec<u8>>, RegistryError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT sealed FROM escrow WHERE card_number = ?1",
+                params![card_number],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// The event log, oldest first.
+    pub fn events(&self) -> Result<Vec<Event>, RegistryError> {
+        let mut statement = self.conn.prepare(
+            "SELECT at, kind, card_number, entity, actor, detail FROM events ORDER BY id",
+        )?;
+        let rows = statement.query_map([], |r| {
+            Ok(Event {
+                at: r.get(0)?,
+                kind: r.get(1)?,
+                card_number: r.get(2)?,
+                entity: r.get(3)?,
+                actor: r.get(4)?,
+                detail: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    pub(crate) fn connection(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+pub(crate) fn append_event(
+    tx: &Transaction<'_>,
+    at: i64,
+    kind: &str,
+    card_number: Option<&str>,
+    entity: Option<&str>,
+    actor: Option<&str>,
+    detail: &str,
+) -> Result<(), RegistryError> {
+    tx.execute(
+        "INSERT INTO events (at, kind, card_number, entity, actor, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![at, kind, card_number, entity, actor, detail],
+    )?;
+    Ok(())
+}

@@ -1,0 +1,330 @@
+//! End to end: a census of many users is personalized; after delivery and registration, envelope half +
+//! e-mail half is the PIN the card's VERIFY accepts (and the PUK unblocks it) while the envelope half
+//! alone is refused; the 9A certificate names the holder, lasts 6 years, chains to the staging CA and
+//! holds the key the card generated.
+
+mod support;
+
+use std::time::{Duration, SystemTime};
+
+use der::{Decode, Encode};
+use personalization::batch::{self, BatchOptions};
+use personalization::ca::StagingCa;
+use personalization::lifecycle::{Batch, Mailer};
+use personalization::registry::CardState;
+use support::*;
+
+struct Bureau {
+    _dir: tempfile::TempDir,
+    ca: std::path::PathBuf,
+    batch: std::path::PathBuf,
+    census: std::path::PathBuf,
+    keys: [String; 5],
+}
+
+fn bureau(operators: usize) -> Bureau {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (csv, keys) = big_census(operators);
+    let census = dir.path().join("census.csv");
+    std::fs::write(&census, csv).expect("write census");
+    let ca = dir.path().join("ca");
+    StagingCa::init(&ca, SystemTime::now()).expect("ca init");
+    let batch = dir.path().join("batch");
+    Bureau {
+        ca,
+        batch,
+        census,
+        keys,
+        _dir: dir,
+    }
+}
+
+fn personalize(b: &Bureau) -> batch::BatchSummary {
+    batch::personalize(
+        &b.census,
+        &b.ca,
+        &b.batch,
+        &BatchOptions::default(),
+        &mut |_, _, _| {},
+    )
+    .expect("personalize")
+}
+
+fn open(b: &Bureau) -> (Batch<'_>, Mailer) {
+    let batch = Batch::open(&b.batch, None, SystemTime::now()).expect("open batch");
+    let mailer = Mailer::for_batch(&b.batch, None);
+    (batch, mailer)
+}
+
+fn card_of(batch: &Batch<'_>, cf: &str) -> personalization::registry::CardRow {
+    batch
+        .registry
+        .current_card(cf)
+        .expect("registry")
+        .unwrap_or_else(|| panic!("{cf} has no card"))
+}
+
+#[test]
+fn census_to_working_card() {
+    let b = bureau(6);
+    let [prefecture_als, mayor, als, operator, shared] = b.keys.clone();
+    let summary = personalize(&b);
+    // 3 prefecture users + 2 × (mayor, ALS, ALP, 6 operators) + the shared person once.
+    assert_eq!(summary.total, 3 + 2 * 9 + 1);
+    assert_eq!(summary.personalized, summary.total);
+
+    let (mut bureau_batch, mailer) = open(&b);
+    let cards = bureau_batch.registry.cards().expect("cards");
+    assert_eq!(cards.len(), summary.total, "one card per person");
+    // Numbering: ISTAT code + progressive; the prefecture uses province code + 000.
+    assert!(cards.iter().any(|c| c.card_number == "058000000001"));
+    assert!(cards.iter().any(|c| c.card_number == "058047000001"));
+    // The person in both municipalities has one card linked to both.
+    let shared_card = card_of(&bureau_batch, &shared);
+    assert_eq!(shared_card.entities, ["058047", "058050"]);
+    assert!(cards.iter().all(|c| c.state == CardState::Personalized));
+
+    // Nothing is released before registration.
+    assert!(emails(&b.batch, &card_of(&bureau_batch, &operator).card_number).is_empty());
+
+    // Prefecture → mayor: the mayor's card is active on delivery and its halves go out.
+    let (delivered, activated) = bureau_batch
+        .deliver("058047", &mayor, &mailer)
+        .expect("deliver");
+    assert_eq!(delivered.len(), 9 + 1);
+    let mayor_card = card_of(&bureau_batch, &mayor);
+    assert_eq!(activated, std::slice::from_ref(&mayor_card.card_number));
+    assert_eq!(emails(&b.batch, &mayor_card.card_number).len(), 1);
+
+    // An operator cannot register cards; the ALS cannot until the mayor registered the ALS's card.
+    let operator_card = card_of(&bureau_batch, &operator);
+    assert!(bureau_batch
+        .register(&operator_card.card_number, &operator, &mailer)
+        .is_err());
+    assert!(bureau_batch
+        .register(&operator_card.card_number, &als, &mailer)
+        .is_err());
+    // Re-sending is only for registered cards.
+    assert!(bureau_batch
+        .resend(&operator_card.card_number, &mayor, &mailer)
+        .is_err());
+    let als_card = card_of(&bureau_batch, &als);
+    bureau_batch
+        .register(&als_card.card_number, &mayor, &mailer)
+        .expect("mayor registers ALS");
+    bureau_batch
+        .register(&operator_card.card_number, &als, &mailer)
+        .expect("ALS registers operator");
+    assert!(
+        bureau_batch
+            .register(&operator_card.card_number, &als, &mailer)
+            .is_err(),
+        "twice"
+    );
+    let _ = prefecture_als;
+
+    // Envelope half + e-mail half = the PIN the card accepts.
+    let envelope = envelope(&b.batch, &operator_card.card_number);
+    assert_eq!(envelope["codice_fiscale"], operator.as_str());
+    assert_eq!(envelope["card_number"], operator_card.card_number.as_str());
+    let mails = emails(&b.batch, &operator_card.card_number);
+    assert_eq!(mails.len(), 1);
+    let pin = format!(
+        "{}{}",
+        envelope["pin_first_half"].as_str().expect("pin half"),
+        email_field(&mails[0], "PIN-Second-Half")
+    );
+    let puk = format!(
+        "{}{}",
+        envelope["puk_first_half"].as_str().expect("puk half"),
+        email_field(&mails[0], "PUK-Second-Half")
+    );
+    assert_eq!(pin.len(), 8);
+    let mut card = open_card(&b.batch, envelope["card_file"].as_str().expect("card file"));
+    tx(
+        &mut card,
+        &[
+            0x00, 0xA4, 0x04, 0x00, 0x05, 0xA0, 0x00, 0x00, 0x03, 0x08, 0x00,
+        ],
+    );
+    assert_eq!(tx(&mut card, &[0x00, 0x20, 0x00, 0x80]).1, "63C3");
+    // The envelope half alone is refused (and costs a try, as any wrong PIN).
+    let half = envelope["pin_first_half"]
+        .as_str()
+        .expect("half")
+        .to_string();
+    assert_ne!(verify(&mut card, &half), "9000");
+    assert_eq!(verify(&mut card, &pin), "9000");
+    // Block the PIN, then the PUK unblocks it with a new PIN.
+    for _ in 0..3 {
+        verify(&mut card, "00000000");
+    }
+    assert_eq!(verify(&mut card, &pin), "6983");
+    let mut unblock = vec![0x00, 0x2C, 0x00, 0x80, 0x10];
+    unblock.extend_from_slice(&padded(&puk));
+    unblock.extend_from_slice(&padded("24681357"));
+    assert_eq!(tx(&mut card, &unblock).1, "9000");
+    assert_eq!(verify(&mut card, "24681357"), "9000");
+
+    // The 9A certificate: CN = codice fiscale, 6 years, issued by the staging CA, the card's own key.
+    let (object, sw) = tx(
+        &mut card,
+        &[
+            0x00, 0xCB, 0x3F, 0xFF, 0x05, 0x5C, 0x03, 0x5F, 0xC1, 0x05, 0x00,
+        ],
+    );
+    assert_eq!(sw, "9000");
+    let inner = apdu::tlv::expect(&object, 0x53u32).expect("53");
+    let der_bytes = apdu::tlv::find(inner, 0x70u32)
+        .expect("tlv")
+        .expect("70 certificate");
+    let certificate = x509_cert::Certificate::from_der(der_bytes).expect("X.509");
+    let subject = certificate.tbs_certificate().subject().to_string();
+    assert!(subject.contains(&format!("CN={operator}")), "{subject}");
+    let validity = certificate.tbs_certificate().validity();
+    let years = validity.not_after.to_unix_duration().as_secs()
+        - validity.not_before.to_unix_duration().as_secs();
+    let days = years / 86_400;
+    assert!(
+        (6 * 365 + 1..=6 * 365 + 2).contains(&days),
+        "{days} days is not 6 years"
+    );
+    let ca = StagingCa::open(&b.ca).expect("ca");
+    let ca_cert = x509_cert::Certificate::from_der(&ca.certificate_der()).expect("CA cert");
+    assert_eq!(
+        certificate.tbs_certificate().issuer(),
+        ca_cert.tbs_certificate().subject()
+    );
+    // Signature by the CA key.
+    use p256::ecdsa::signature::Verifier;
+    let ca_key = p256::ecdsa::VerifyingKey::from_sec1_bytes(
+        ca_cert
+            .tbs_certificate()
+            .subject_public_key_info()
+            .subject_public_key
+            .raw_bytes(),
+    )
+    .expect("CA key");
+    let signature =
+        p256::ecdsa::DerSignature::from_bytes(certificate.signature().raw_bytes()).expect("sig");
+    let tbs = certificate.tbs_certificate().to_der().expect("tbs");
+    ca_key
+        .verify(&tbs, &signature)
+        .expect("chains to the staging CA");
+    // The certified key is the card's 9A key (metadata F7 9A carries it), and the card signs with it.
+    let (meta, sw) = tx(&mut card, &[0x00, 0xF7, 0x00, 0x9A, 0x00]);
+    assert_eq!(sw, "9000");
+    let point = apdu::tlv::find(&meta, 0x04u32)
+        .expect("tlv")
+        .expect("04 public key");
+    let point = apdu::tlv::find(point, 0x86u32)
+        .expect("tlv")
+        .expect("86 point");
+    assert_eq!(
+        certificate
+            .tbs_certificate()
+            .subject_public_key_info()
+            .subject_public_key
+            .raw_bytes(),
+        point
+    );
+    // Origin: generated on the card (F7 03 = 01).
+    assert_eq!(
+        apdu::tlv::find(&meta, 0x03u32).expect("tlv"),
+        Some(&[0x01u8][..])
+    );
+
+    // Re-send works now that the card is registered, and carries the same halves.
+    let (mut bureau_batch, mailer) = open(&b);
+    bureau_batch
+        .resend(&operator_card.card_number, &als, &mailer)
+        .expect("resend");
+    let mails = emails(&b.batch, &operator_card.card_number);
+    assert_eq!(mails.len(), 2);
+    assert_eq!(
+        email_field(&mails[1], "PIN-Second-Half"),
+        email_field(&mails[0], "PIN-Second-Half")
+    );
+    let _ = Duration::ZERO;
+}
+
+#[test]
+fn replacement_blocks_at_once_and_guards_the_last_mayor_or_als() {
+    let b = bureau(1);
+    let [_, mayor, als, operator, _] = b.keys.clone();
+    personalize(&b);
+    let (mut batch, mailer) = open(&b);
+    batch.deliver("058047", &mayor, &mailer).expect("deliver");
+    let mayor_card = card_of(&batch, &mayor).card_number;
+    let options = BatchOptions::default();
+    // The mayor's card is the entity's only active mayor/ALS card: refused unless forced.
+    let refused = batch
+        .replace(&mayor_card, &mayor, false, &b.ca, &options)
+        .expect_err("guard");
+    assert!(
+        refused.to_string().contains("no active mayor or ALS"),
+        "{refused}"
+    );
+    assert_eq!(card_of(&batch, &mayor).state, CardState::Active);
+    // With the ALS active too, replacing the operator's card is fine and immediate.
+    let als_card = card_of(&batch, &als).card_number;
+    batch
+        .register(&als_card, &mayor, &mailer)
+        .expect("register ALS");
+    let operator_card = card_of(&batch, &operator).card_number;
+    let new = batch
+        .replace(&operator_card, &als, false, &b.ca, &options)
+        .expect("replace");
+    assert_ne!(new, operator_card);
+    assert_eq!(
+        batch
+            .registry
+            .card(&operator_card)
+            .expect("registry")
+            .expect("old")
+            .state,
+        CardState::Blocked
+    );
+    let fresh = card_of(&batch, &operator);
+    assert_eq!(fresh.card_number, new);
+    assert_eq!(fresh.state, CardState::Personalized);
+    assert_eq!(fresh.replaces.as_deref(), Some(operator_card.as_str()));
+    // Now the mayor's card can go (the ALS remains), and forced works too.
+    let replaced_mayor = batch
+        .replace(&mayor_card, &als, false, &b.ca, &options)
+        .expect("replace mayor");
+    assert_ne!(replaced_mayor, mayor_card);
+    let events = batch.registry.events().expect("events");
+    assert!(events.iter().any(|e| e.kind == "blocked-for-replacement"));
+}
+
+#[test]
+fn a_rerun_is_idempotent_and_a_changed_census_is_refused() {
+    let b = bureau(1);
+    let first = personalize(&b);
+    let again = personalize(&b);
+    assert_eq!(again.personalized, 0);
+    assert_eq!(again.already_done, first.total);
+    let (csv, _) = big_census(2);
+    std::fs::write(&b.census, csv).expect("write");
+    let error = batch::personalize(
+        &b.census,
+        &b.ca,
+        &b.batch,
+        &BatchOptions::default(),
+        &mut |_, _, _| {},
+    )
+    .expect_err("different census");
+    assert!(error.to_string().contains("different census"), "{error}");
+}
+
+#[test]
+fn the_event_log_is_append_only() {
+    let b = bureau(1);
+    personalize(&b);
+    let (batch, _) = open(&b);
+    let conn = rusqlite::Connection::open(b.batch.join("registry.sqlite")).expect("sqlite");
+    assert!(conn.execute("UPDATE events SET kind = 'x'", []).is_err());
+    assert!(conn.execute("DELETE FROM events", []).is_err());
+    assert!(!batch.registry.events().expect("events").is_empty());
+}
