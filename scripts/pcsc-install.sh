@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(
   pcscd libpcsclite-dev pcsc-tools opensc opensc-pkcs11 vsmartcard-vpcd
-  yubico-piv-tool libnss3-tools pkg-config
+  yubico-piv-tool libnss3-tools pkg-config poppler-utils
 )
 
 if ! command -v dpkg-query >/dev/null 2>&1; then

@@ -34,6 +34,12 @@ enum Command {
     Readers,
     /// Run the conformance suite against a card: through pcscd when it runs, in-process otherwise.
     Conform(commands::conform::ConformArgs),
+    /// The staging certificate authority.
+    #[command(subcommand)]
+    Ca(commands::bureau::CaCommand),
+    /// The staging personalization bureau: census, personalization, delivery, registration.
+    #[command(subcommand)]
+    Bureau(commands::bureau::BureauCommand),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +56,8 @@ fn main() -> ExitCode {
         Command::Apdu(args) => commands::apdu::run(args),
         Command::Readers => commands::readers::run(),
         Command::Conform(args) => commands::conform::run(args),
+        Command::Ca(command) => commands::bureau::run_ca(command),
+        Command::Bureau(command) => commands::bureau::run(command),
     };
     match result {
         Ok(code) => code,

@@ -1,4 +1,5 @@
 pub mod apdu;
+pub mod bureau;
 pub mod card;
 pub mod conform;
 pub mod readers;
