@@ -1,0 +1,124 @@
+//! Cards personalized per second by the staging bureau, against the floor of the same work done bare in
+//! the same run: P-256 key generation plus certificate signing by the staging CA (what a card's
+//! personalization cannot avoid). Everything else — card images made durable after every state-changing
+//! APDU, PIN/PUK/management-key changes, envelopes (PDF + JSON), the registry commit — is the overhead
+//! the ratio shows.
+//!
+//! ```text
+//! cargo run --release -p benches --bin bureau-rate -- [--cards 40]
+//! ```
+
+use std::time::{Instant, SystemTime};
+
+use card_os::crypto::{CardRng, Crypto};
+use personalization::batch::{self, BatchOptions};
+use personalization::ca::{self, Holder, StagingCa};
+use personalization::census::codice_fiscale;
+
+fn cf(n: usize) -> String {
+    const SURNAMES: [&str; 6] = ["RSS", "BNC", "VRD", "NRE", "GLL", "CNT"];
+    const NAMES: [&str; 4] = ["MRA", "LGU", "GPP", "NNA"];
+    let month = "ABCDEHLMPRST".as_bytes()[n % 12] as char;
+    let first15 = format!(
+        "{}{}{:02}{month}{:02}H501",
+        SURNAMES[n % 6],
+        NAMES[(n / 6) % 4],
+        (n / 24) % 100,
+        1 + n % 28
+    );
+    let check = codice_fiscale::check_character(&first15).unwrap_or('X');
+    format!("{first15}{check}")
+}
+
+fn census(cards: usize) -> String {
+    let mut rows = vec![
+        "record,entity,entity_type,entity_name,monitored_workstations,workstations,employees,email_domains,codice_fiscale,surname,name,email,profiles".to_string(),
+        format!("entity,058047,comune,Frascati,1,1,{},comune.frascati.rm.it,,,,,", cards + 1),
+    ];
+    for n in 0..cards {
+        let profile = if n == 0 {
+            "SINDACO"
+        } else if n == 1 {
+            "ALS"
+        } else {
+            "OPERATORE"
+        };
+        rows.push(format!(
+            "user,058047,,,,,,,{},Rossi{n},Mario,mario.rossi{n}@comune.frascati.rm.it,{profile}",
+            cf(n)
+        ));
+    }
+    rows.join("\n") + "\n"
+}
+
+fn main() -> Result<(), String> {
+    let mut cards = 40usize;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--cards" => {
+                cards = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .ok_or("--cards needs a number")?
+            }
+            other => return Err(format!("unknown argument {other:?} (use --cards N)")),
+        }
+    }
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let ca_dir = dir.path().join("ca");
+    let authority = StagingCa::init(&ca_dir, SystemTime::now()).map_err(|e| e.to_string())?;
+
+    // Floor: key generation + certificate signing, nothing else.
+    let mut crypto = Crypto::new(CardRng::Os);
+    let started = Instant::now();
+    for n in 0..cards {
+        let key = crypto.generate_p256().map_err(|e| e.to_string())?;
+        let holder = Holder {
+            codice_fiscale: cf(n),
+            surname: "Rossi".into(),
+            given_name: "Mario".into(),
+        };
+        authority
+            .issue_user(
+                &holder,
+                &key.public_point(),
+                ca::random_serial(),
+                SystemTime::now(),
+            )
+            .map_err(|e| e.to_string())?;
+    }
+    let floor = cards as f64 / started.elapsed().as_secs_f64();
+
+    // The bureau: census → personalized cards.
+    let census_path = dir.path().join("census.csv");
+    std::fs::write(&census_path, census(cards)).map_err(|e| e.to_string())?;
+    let batch_dir = dir.path().join("batch");
+    let started = Instant::now();
+    let summary = batch::personalize(
+        &census_path,
+        &ca_dir,
+        &batch_dir,
+        &BatchOptions::default(),
+        &mut |_, _, _| {},
+    )
+    .map_err(|e| e.to_string())?;
+    let elapsed = started.elapsed();
+    if summary.personalized != cards {
+        return Err(format!(
+            "personalized {} of {cards} cards",
+            summary.personalized
+        ));
+    }
+    let rate = cards as f64 / elapsed.as_secs_f64();
+    println!("{cards} cards");
+    println!("  key generation + certificate signing alone: {floor:>8.1} cards/s (floor)");
+    println!("  bureau personalization (full, durable):     {rate:>8.1} cards/s");
+    println!(
+        "ratio bureau/floor: {:.3} ({:.1} ms per card vs {:.2} ms)",
+        rate / floor,
+        1000.0 / rate,
+        1000.0 / floor
+    );
+    Ok(())
+}
