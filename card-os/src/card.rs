@@ -310,6 +310,14 @@ impl Card {
         self.platform.image.eeprom.writes_this_command()
     }
 
+    /// Writes this card's whole state to a new image file, durably (fsync), refusing to overwrite one —
+    /// for a card built in memory, e.g. on a personalization line, that becomes a file once finished.
+    /// The card itself stays where it was (in memory, or in its own file).
+    pub fn save_new(&mut self, path: &Path) -> Result<(), ImageError> {
+        self.platform.image.rng = self.platform.crypto.rng_state();
+        ImageFile::create(path, Durability::Full, &self.platform.image).map(drop)
+    }
+
     /// A copy of the whole durable state.
     pub fn snapshot(&self) -> CardSnapshot {
         CardSnapshot {

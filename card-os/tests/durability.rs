@@ -215,3 +215,21 @@ fn a_card_needing_an_applet_this_build_lacks_is_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn a_card_built_in_memory_is_saved_once_and_reopens_with_its_state() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("built.img");
+    let mut card = demo_card_with(config(16 * 1024), true);
+    tx(&mut card, "80 10 00 00");
+    tx(&mut card, "00 20 00 81 04 30303030");
+    card.save_new(&path).expect("save");
+    assert!(
+        card.save_new(&path).is_err(),
+        "an existing image is never overwritten"
+    );
+    drop(card);
+    let mut reopened = Card::open(&path, &registry(), Durability::Full).expect("reopen");
+    assert_eq!(tx(&mut reopened, "80 12 00 00"), "000000019000");
+    assert_eq!(tx(&mut reopened, "00 20 00 81"), "63C2");
+}

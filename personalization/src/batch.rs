@@ -8,9 +8,10 @@
 //! that card under the same number (nothing of it was released), so no card is lost or duplicated.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use card_os::{AppletRegistry, Card, CardConfig, Durability, Installation, Storage};
+use card_os::{AppletRegistry, Card, CardConfig, Installation, Storage};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 use virtual_reader::InProcessReader;
@@ -283,20 +284,21 @@ pub(crate) fn make_card(
         params: piv_applet::InstallParams::default().to_bytes(),
         default_selected: true,
     };
+    // The card is built in memory, as a chip on the line, and becomes a file once finished: it counts as
+    // issued only at the registry commit, and a crash before that remakes it from scratch anyway.
     let card = Card::create(
         CardConfig::default(),
         &applets,
         &[installation],
-        Storage::File {
-            path: &card_path,
-            durability: Durability::Full,
-        },
+        Storage::Memory,
     )
     .map_err(|source| BatchError::CardImage {
         path: card_path.clone(),
         source,
     })?;
-    let mut reader = InProcessReader::new(virtual_reader::share(card));
+    let card = Arc::new(Mutex::new(card));
+    let shared: virtual_reader::SharedCard = card.clone();
+    let mut reader = InProcessReader::new(shared);
 
     let serial = issuer.allocate_serial(&format!("card {card_number}"), now)?;
     let secrets = CardSecrets::generate(options.pin_length)?;
@@ -325,6 +327,14 @@ pub(crate) fn make_card(
         source,
     })?;
     drop(reader);
+    // INVARIANT: the card image is durable (fsync) before the registry says the card exists.
+    card.lock()
+        .map_err(|_| BatchError::Rule(format!("card {card_number}: the card panicked")))?
+        .save_new(&card_path)
+        .map_err(|source| BatchError::CardImage {
+            path: card_path.clone(),
+            source: source.into(),
+        })?;
 
     let halves = secrets.split();
     let expiry = dates::ymd(personalized.not_after);

@@ -1,5 +1,5 @@
 //! Civil dates from Unix time (UTC), for envelopes, printed info and status tables — no time-zone
-//! database needed.
+//! database needed. The calendar arithmetic itself lives in `ca::calendar`.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -10,19 +10,9 @@ pub fn unix(time: SystemTime) -> i64 {
         .unwrap_or(0)
 }
 
-/// `(year, month 1..=12, day 1..=31)` of a Unix time, proleptic Gregorian (days-from-civil inverse).
+/// `(year, month 1..=12, day 1..=31)` of a Unix time, proleptic Gregorian (the CA's calendar).
 pub fn civil(unix_seconds: i64) -> (i64, u32, u32) {
-    let days = unix_seconds.div_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
+    crate::ca::calendar::civil_from_days(unix_seconds.div_euclid(86_400))
 }
 
 /// `YYYY-MM-DD`.

@@ -3,7 +3,7 @@
 //! generated on the card) and workstation/server certificates (keys generated here, delivered as
 //! password-protected PKCS#12 bundles). Every issued certificate is valid [`VALIDITY_YEARS`] years.
 
-mod calendar;
+pub(crate) mod calendar;
 mod password;
 mod x509;
 
