@@ -4,12 +4,13 @@
 //! JUnit XML for CI.
 
 mod atr;
+mod piv;
 mod report;
 mod runtime;
 mod session;
 
 pub use atr::{parse_atr, Atr};
-pub use report::{CheckResult, Outcome, Report};
+pub use report::{junit, totals, CheckResult, Outcome, Report};
 pub use session::Session;
 
 use std::time::Instant;
@@ -33,6 +34,16 @@ pub struct Suite {
 /// The card-runtime suite: ATR, SELECT, response pieces, chaining, channels, PIN status.
 pub fn runtime_suite() -> Suite {
     runtime::suite()
+}
+
+/// PIV checks that never change the card (safe on physical cards): objects, PIN status, error answers.
+pub fn piv_suite() -> Suite {
+    piv::suite()
+}
+
+/// Every suite, in the order they run.
+pub fn all_suites() -> Vec<Suite> {
+    vec![runtime::suite(), piv::suite()]
 }
 
 /// Runs every check of `suite`, resetting the card before each so checks do not depend on each other.

@@ -66,7 +66,8 @@ impl Report {
             out.push_str(&format!("{mark} {}: {}{detail}\n", r.id, r.description));
         }
         out.push_str(&format!(
-            "conformance: {} passed, {} failed, {} skipped\n",
+            "suite {}: {} passed, {} failed, {} skipped\n",
+            self.suite,
             self.passed(),
             self.failed(),
             self.skipped()
@@ -74,8 +75,12 @@ impl Report {
         out
     }
 
-    /// JUnit XML, with each failing check's transcript in its system-out.
+    /// JUnit XML of this report alone.
     pub fn junit(&self) -> Result<String, quick_junit::SerializeError> {
+        junit(std::slice::from_ref(self))
+    }
+
+    fn test_suite(&self) -> TestSuite {
         let mut suite = TestSuite::new(self.suite);
         for r in &self.results {
             let status = match &r.outcome {
@@ -99,8 +104,26 @@ impl Report {
             }
             suite.add_test_case(case);
         }
-        let mut report = quick_junit::Report::new("tessera-conformance");
-        report.add_test_suite(suite);
-        report.to_string()
+        suite
     }
+}
+
+/// JUnit XML of several suites' reports, with each failing check's transcript in its system-out.
+pub fn junit(reports: &[Report]) -> Result<String, quick_junit::SerializeError> {
+    let mut junit = quick_junit::Report::new("tessera-conformance");
+    for report in reports {
+        junit.add_test_suite(report.test_suite());
+    }
+    junit.to_string()
+}
+
+/// The closing line over several reports: `conformance: N passed, N failed, N skipped`.
+pub fn totals(reports: &[Report]) -> String {
+    let sum = |f: fn(&Report) -> usize| reports.iter().map(f).sum::<usize>();
+    format!(
+        "conformance: {} passed, {} failed, {} skipped",
+        sum(Report::passed),
+        sum(Report::failed),
+        sum(Report::skipped)
+    )
 }

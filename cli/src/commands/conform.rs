@@ -32,11 +32,18 @@ pub struct ConformArgs {
     junit: Option<PathBuf>,
 }
 
+/// Runs every suite through one transport.
+fn run_all(transport: &mut dyn virtual_reader::Transport) -> Vec<conformance::Report> {
+    conformance::all_suites()
+        .iter()
+        .map(|suite| conformance::run(suite, transport))
+        .collect()
+}
+
 pub fn run(args: ConformArgs) -> anyhow::Result<ExitCode> {
-    let suite = conformance::runtime_suite();
-    let report = if let Some(reader) = &args.reader {
+    let reports = if let Some(reader) = &args.reader {
         let mut transport = PcscReader::connect(reader)?;
-        conformance::run(&suite, &mut transport)
+        run_all(&mut transport)
     } else {
         let temp = tempfile::tempdir().context("cannot make a temporary directory")?;
         let card = match &args.card {
@@ -48,11 +55,11 @@ pub fn run(args: ConformArgs) -> anyhow::Result<ExitCode> {
             Some(reason_not) if !args.in_process => {
                 println!("pcscd not usable ({reason_not}): using the in-process reader");
                 let mut transport = InProcessReader::new(shared);
-                conformance::run(&suite, &mut transport)
+                run_all(&mut transport)
             }
             _ if args.in_process => {
                 let mut transport = InProcessReader::new(shared);
-                conformance::run(&suite, &mut transport)
+                run_all(&mut transport)
             }
             _ => {
                 let before = readers_with_card();
@@ -65,19 +72,22 @@ pub fn run(args: ConformArgs) -> anyhow::Result<ExitCode> {
                 })?;
                 println!("card inserted into {reader} (through pcscd + vpcd)");
                 let mut transport = PcscReader::connect(&reader)?;
-                let report = conformance::run(&suite, &mut transport);
+                let reports = run_all(&mut transport);
                 drop(transport);
                 slot.remove();
-                report
+                reports
             }
         }
     };
-    print!("{}", report.text());
+    for report in &reports {
+        print!("{}", report.text());
+    }
+    println!("{}", conformance::totals(&reports));
     if let Some(path) = &args.junit {
-        let xml = report.junit().context("cannot render the JUnit report")?;
+        let xml = conformance::junit(&reports).context("cannot render the JUnit report")?;
         std::fs::write(path, xml).with_context(|| format!("cannot write {}", path.display()))?;
     }
-    Ok(if report.failed() == 0 {
+    Ok(if reports.iter().all(|r| r.failed() == 0) {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
