@@ -33,7 +33,7 @@ fn piv_sign(c: &mut Criterion) {
             })
         },
     );
-    let (mut card, public) = piv_card_with_9e_key(None).expect("PIV card");
+    let (mut card, public) = piv_card_with_9e_key(None, false).expect("PIV card");
     let apdu = piv_sign_apdu(0x9E, &hash);
     // Measure a path that works: the card's answer must be a signature that verifies.
     let answer = card.transmit(&apdu).expect("answer");

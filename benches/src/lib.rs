@@ -36,33 +36,16 @@ pub const SELECT_PIV: &[u8] = &[
     0x00, 0xA4, 0x04, 0x00, 0x05, 0xA0, 0x00, 0x00, 0x03, 0x08, 0x00,
 ];
 
-/// Sends an APDU and follows `61 xx` with GET RESPONSE; returns all data and the final status word.
-pub fn transmit_all(card: &mut Card, apdu: &[u8]) -> Result<(Vec<u8>, u16), String> {
-    let mut response = card.transmit(apdu).map_err(|e| e.to_string())?;
-    let mut data = Vec::new();
-    loop {
-        let n = response.len();
-        if n < 2 {
-            return Err("response without a status word".into());
-        }
-        data.extend_from_slice(&response[..n - 2]);
-        let (sw1, sw2) = (response[n - 2], response[n - 1]);
-        if sw1 != 0x61 {
-            return Ok((data, u16::from_be_bytes([sw1, sw2])));
-        }
-        response = card
-            .transmit(&[0x00, 0xC0, 0x00, 0x00, sw2])
-            .map_err(|e| e.to_string())?;
-    }
-}
-
-/// A PIV card (in memory, or in `path`) with the default management key, authenticated, and a fresh
-/// P-256 key in slot 9E (card authentication: no PIN needed to sign). Returns the card and the key's
-/// uncompressed public point.
+/// A PIV card (in memory, or in `path`) with a fresh P-256 key in slot 9E (card authentication: no PIN
+/// needed to sign), set up over APDUs by the bureau's own PIV host code. With `certificate`, the card's
+/// attestation certificate for that key is written to the 9E certificate object, so PKCS#11 middleware
+/// shows the key (key objects appear only next to a certificate). Returns the card and the public point.
 pub fn piv_card_with_9e_key(
     file: Option<(&std::path::Path, Durability)>,
+    certificate: bool,
 ) -> Result<(Card, Vec<u8>), String> {
-    use card_os::crypto::{BlockCipher, Crypto};
+    use personalization::piv_host::{ManagementKey, PivSession};
+    use std::sync::{Arc, Mutex};
     let registry = AppletRegistry::new().register(piv_applet::aid(), piv_applet::factory);
     let storage = match file {
         Some((path, durability)) => Storage::File { path, durability },
@@ -73,81 +56,28 @@ pub fn piv_card_with_9e_key(
         params: piv_applet::InstallParams::default().to_bytes(),
         default_selected: true,
     };
-    let mut card = Card::create(CardConfig::default(), &registry, &[installation], storage)
+    let card = Card::create(CardConfig::default(), &registry, &[installation], storage)
         .map_err(|e| e.to_string())?;
-    transmit_all(&mut card, SELECT_PIV)?;
-    // Mutual authentication with the default 3DES management key.
-    let key = piv_applet::DEFAULT_MANAGEMENT_KEY;
-    let (witness, _) = transmit_all(
-        &mut card,
-        &[0x00, 0x87, 0x03, 0x9B, 0x04, 0x7C, 0x02, 0x80, 0x00, 0x00],
-    )?;
-    let plain = Crypto::block_decrypt(
-        BlockCipher::TripleDes,
-        &key,
-        witness.get(4..12).ok_or("short witness")?,
-    )
-    .map_err(|e| e.to_string())?;
-    let mut apdu = vec![0x00, 0x87, 0x03, 0x9B, 0x16, 0x7C, 0x14, 0x80, 0x08];
-    apdu.extend_from_slice(&plain);
-    apdu.extend_from_slice(&[0x81, 0x08, 1, 2, 3, 4, 5, 6, 7, 8, 0x00]);
-    let (_, sw) = transmit_all(&mut card, &apdu)?;
-    if sw != 0x9000 {
-        return Err(format!("management key authentication answered {sw:04X}"));
-    }
-    let (public, sw) = transmit_all(
-        &mut card,
-        &[
-            0x00, 0x47, 0x00, 0x9E, 0x05, 0xAC, 0x03, 0x80, 0x01, 0x11, 0x00,
-        ],
-    )?;
-    if sw != 0x9000 || public.len() != 70 {
-        return Err(format!(
-            "GENERATE answered {sw:04X} with {} bytes",
-            public.len()
-        ));
-    }
-    Ok((card, public[5..].to_vec()))
-}
-
-/// Sends a command as a CLA-10 chain of ≤255-byte links (how PIV hosts send long PUT DATA).
-pub fn transmit_chained(card: &mut Card, header: [u8; 4], data: &[u8]) -> Result<u16, String> {
-    let links: Vec<&[u8]> = data.chunks(255).collect();
-    let mut sw = 0;
-    for (i, link) in links.iter().enumerate() {
-        let last = i + 1 == links.len();
-        let mut apdu = vec![
-            if last { header[0] } else { header[0] | 0x10 },
-            header[1],
-            header[2],
-            header[3],
-        ];
-        apdu.push(link.len() as u8);
-        apdu.extend_from_slice(link);
-        sw = transmit_all(card, &apdu)?.1;
-        if sw != 0x9000 {
-            return Err(format!("chain link {i} answered {sw:04X}"));
+    let card = Arc::new(Mutex::new(card));
+    let shared: virtual_reader::SharedCard = card.clone();
+    let public = {
+        let mut reader = virtual_reader::InProcessReader::new(shared);
+        let mut piv = PivSession::open(&mut reader).map_err(|e| e.to_string())?;
+        piv.authenticate(&ManagementKey::factory())
+            .map_err(|e| e.to_string())?;
+        let public = piv.generate_p256(0x9E).map_err(|e| e.to_string())?;
+        if certificate {
+            let der = piv.attest(0x9E).map_err(|e| e.to_string())?;
+            piv.put_certificate(&[0x5F, 0xC1, 0x01], &der)
+                .map_err(|e| e.to_string())?;
         }
-    }
-    Ok(sw)
-}
-
-/// Writes the card's own attestation certificate for slot 9E into the 9E certificate object, so
-/// PKCS#11 middleware shows the 9E key (key objects appear only next to a certificate).
-pub fn install_9e_certificate(card: &mut Card) -> Result<(), String> {
-    let (certificate, sw) = transmit_all(card, &[0x00, 0xF9, 0x9E, 0x00, 0x00])?;
-    if sw != 0x9000 {
-        return Err(format!("ATTEST 9E answered {sw:04X}"));
-    }
-    let mut object = Vec::new();
-    apdu::tlv::write_nested(&mut object, 0x53u32, |inner| {
-        apdu::tlv::write(inner, 0x70u32, &certificate);
-        apdu::tlv::write(inner, 0x71u32, &[0x00]);
-        apdu::tlv::write(inner, 0xFEu32, &[]);
-    });
-    let mut data = vec![0x5C, 0x03, 0x5F, 0xC1, 0x01];
-    data.extend_from_slice(&object);
-    transmit_chained(card, [0x00, 0xDB, 0x3F, 0xFF], &data).map(|_| ())
+        public
+    };
+    let card = Arc::try_unwrap(card)
+        .map_err(|_| "the card is still shared".to_string())?
+        .into_inner()
+        .map_err(|_| "the card panicked".to_string())?;
+    Ok((card, public))
 }
 
 /// GENERAL AUTHENTICATE: sign a 32-byte hash with the key in `slot`.

@@ -216,6 +216,11 @@ impl<'t> PivSession<'t> {
             .to_vec())
     }
 
+    /// YubiKey ATTEST (`F9`): a certificate for the slot's key, signed by the card's attestation key.
+    pub fn attest(&mut self, slot: u8) -> Result<Vec<u8>, PivError> {
+        self.expect_ok("ATTEST", &[0x00, 0xF9, slot, 0x00, 0x00])
+    }
+
     /// Writes a certificate into a slot's certificate object.
     pub fn put_certificate(&mut self, object_tag: &[u8], der: &[u8]) -> Result<(), PivError> {
         let mut object = Vec::with_capacity(der.len() + 12);

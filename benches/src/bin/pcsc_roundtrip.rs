@@ -12,8 +12,8 @@
 use std::time::{Duration, Instant};
 
 use benches::{
-    demo_card, install_9e_certificate, piv_card_with_9e_key, piv_sign_apdu, Stats, INCREMENT,
-    READ_COUNTER, SELECT_DEMO, SELECT_PIV,
+    demo_card, piv_card_with_9e_key, piv_sign_apdu, Stats, INCREMENT, READ_COUNTER, SELECT_DEMO,
+    SELECT_PIV,
 };
 use card_os::Durability;
 use virtual_reader::testing::{wait_for, EchoCard, Pcscd};
@@ -77,8 +77,7 @@ fn main() -> Result<(), String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let path = dir.path().join("bench.img");
     let piv_path = dir.path().join("piv.img");
-    let (mut piv, _public) = piv_card_with_9e_key(Some((&piv_path, Durability::Full)))?;
-    install_9e_certificate(&mut piv)?;
+    let (piv, _public) = piv_card_with_9e_key(Some((&piv_path, Durability::Full)), true)?;
     let floor = plug(&pcscd, 0, share(EchoCard::default()))?;
     let card = plug(&pcscd, 1, share(demo_card(Some((&path, Durability::Full)))))?;
     let piv_slot = plug(&pcscd, 2, share(piv))?;
