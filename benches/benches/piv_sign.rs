@@ -6,7 +6,7 @@
 
 use std::hint::black_box;
 
-use benches::{piv_card_with_9e_key, piv_sign_apdu};
+use benches::{piv_card_with_9e_key, piv_sign_9e_apdu};
 use criterion::{criterion_group, criterion_main, Criterion};
 use p256::ecdsa::signature::hazmat::PrehashSigner;
 
@@ -34,7 +34,7 @@ fn piv_sign(c: &mut Criterion) {
         },
     );
     let (mut card, public) = piv_card_with_9e_key(None, false).expect("PIV card");
-    let apdu = piv_sign_apdu(0x9E, &hash);
+    let apdu = piv_sign_9e_apdu(&hash);
     // Measure a path that works: the card's answer must be a signature that verifies.
     let answer = card.transmit(&apdu).expect("answer");
     assert_eq!(&answer[answer.len() - 2..], [0x90, 0x00]);

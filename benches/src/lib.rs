@@ -44,7 +44,8 @@ pub fn piv_card_with_9e_key(
     file: Option<(&std::path::Path, Durability)>,
     certificate: bool,
 ) -> Result<(Card, Vec<u8>), String> {
-    use personalization::piv_host::{ManagementKey, PivSession};
+    use piv_host::{GenerateOptions, ManagementKey, PivSession};
+    use piv_types::{KeyAlgorithm, KeySlot};
     use std::sync::{Arc, Mutex};
     let registry = AppletRegistry::new().register(piv_applet::aid(), piv_applet::factory);
     let storage = match file {
@@ -59,19 +60,30 @@ pub fn piv_card_with_9e_key(
     let card = Card::create(CardConfig::default(), &registry, &[installation], storage)
         .map_err(|e| e.to_string())?;
     let card = Arc::new(Mutex::new(card));
-    let shared: virtual_reader::SharedCard = card.clone();
+    let shared: card_transport::SharedCard = card.clone();
     let public = {
-        let mut reader = virtual_reader::InProcessReader::new(shared);
+        let mut reader = card_transport::InProcessReader::new(shared);
         let mut piv = PivSession::open(&mut reader).map_err(|e| e.to_string())?;
         piv.authenticate(&ManagementKey::factory())
             .map_err(|e| e.to_string())?;
-        let public = piv.generate_p256(0x9E).map_err(|e| e.to_string())?;
+        let public = piv
+            .generate(
+                KeySlot::CardAuthentication,
+                KeyAlgorithm::EccP256,
+                GenerateOptions::default(),
+            )
+            .map_err(|e| e.to_string())?;
         if certificate {
-            let der = piv.attest(0x9E).map_err(|e| e.to_string())?;
-            piv.put_certificate(&[0x5F, 0xC1, 0x01], &der)
+            let der = piv
+                .attest(KeySlot::CardAuthentication)
+                .map_err(|e| e.to_string())?;
+            piv.put_certificate(KeySlot::CardAuthentication, &der)
                 .map_err(|e| e.to_string())?;
         }
         public
+            .ec_point()
+            .map(<[u8]>::to_vec)
+            .ok_or("the card generated no EC key")?
     };
     let card = Arc::try_unwrap(card)
         .map_err(|_| "the card is still shared".to_string())?
@@ -80,12 +92,14 @@ pub fn piv_card_with_9e_key(
     Ok((card, public))
 }
 
-/// GENERAL AUTHENTICATE: sign a 32-byte hash with the key in `slot`.
-pub fn piv_sign_apdu(slot: u8, hash: &[u8; 32]) -> Vec<u8> {
-    let mut apdu = vec![0x00, 0x87, 0x11, slot, 38, 0x7C, 36, 0x82, 0x00, 0x81, 32];
-    apdu.extend_from_slice(hash);
-    apdu.push(0x00);
-    apdu
+/// GENERAL AUTHENTICATE: sign a 32-byte hash with the P-256 key in 9E — the bytes the PIV client sends.
+pub fn piv_sign_9e_apdu(hash: &[u8; 32]) -> Vec<u8> {
+    piv_host::sign_command(
+        piv_types::KeySlot::CardAuthentication,
+        piv_types::KeyAlgorithm::EccP256,
+        hash,
+    )
+    .to_bytes()
 }
 
 /// Per-operation timing figures.

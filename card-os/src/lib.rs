@@ -4,6 +4,7 @@ pub mod applet;
 mod card;
 mod channel;
 mod clock;
+mod contact;
 pub mod crypto;
 mod error;
 mod pin;

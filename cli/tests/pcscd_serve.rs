@@ -4,8 +4,8 @@
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
+use card_transport::PcscReader;
 use virtual_reader::testing::{wait_for, Pcscd};
-use virtual_reader::PcscReader;
 
 const TESSERA: &str = env!("CARGO_BIN_EXE_tessera");
 

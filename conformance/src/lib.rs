@@ -15,7 +15,7 @@ pub use session::Session;
 
 use std::time::Instant;
 
-use virtual_reader::Transport;
+use card_transport::Transport;
 
 /// One conformance check.
 pub struct Check {

@@ -1,6 +1,6 @@
 //! Checks of the card runtime. Those that need tessera's demo applet skip on cards without it.
 
-use apdu::StatusWord;
+use apdu::{Command, StatusWord};
 
 use crate::session::expect_sw;
 use crate::{parse_atr, Check, Outcome, Session, Suite};
@@ -125,42 +125,15 @@ pub fn suite() -> Suite {
             run: |s| {
                 with_demo(s, |s| {
                     let data: Vec<u8> = (0..600u32).map(|i| (i * 3) as u8).collect();
-                    let chunks: Vec<&[u8]> = data.chunks(255).collect();
-                    for (i, chunk) in chunks.iter().enumerate() {
-                        let last = i + 1 == chunks.len();
-                        let mut apdu = vec![
-                            if last { 0x00 } else { 0x10 },
-                            0x30,
-                            0,
-                            0,
-                            chunk.len() as u8,
-                        ];
-                        apdu.extend_from_slice(chunk);
-                        if last {
-                            apdu.push(0);
-                        }
-                        let mut r = s.send_bytes(&apdu)?;
-                        if !last {
-                            if r.sw != StatusWord::SUCCESS {
-                                return Ok(Outcome::Fail(format!(
-                                    "chain link {i} answered {}",
-                                    r.sw
-                                )));
-                            }
-                            continue;
-                        }
-                        let mut got = std::mem::take(&mut r.data);
-                        while r.sw.sw1() == 0x61 {
-                            r = s.send_bytes(&[0x00, 0xC0, 0x00, 0x00, r.sw.sw2()])?;
-                            got.append(&mut r.data);
-                        }
-                        return Ok(if got == data {
-                            Outcome::Pass
-                        } else {
-                            Outcome::Fail(format!("echoed {} bytes, not the 600 sent", got.len()))
-                        });
-                    }
-                    Ok(Outcome::Fail("no chain was sent".into()))
+                    let echo = Command::new(0x00, 0x30, 0, 0).with_data(data.clone());
+                    let r = s.send_chained(&echo)?;
+                    Ok(if r.sw != StatusWord::SUCCESS {
+                        Outcome::Fail(format!("the chain was answered {}", r.sw))
+                    } else if r.data == data {
+                        Outcome::Pass
+                    } else {
+                        Outcome::Fail(format!("echoed {} bytes, not the 600 sent", r.data.len()))
+                    })
                 })
             },
         },

@@ -2,7 +2,7 @@
 //! without PIV skips the PIV suite with the reason; a broken answer fails with a sentence.
 
 use card_os::{AppletRegistry, Card, CardConfig, Installation, Storage};
-use virtual_reader::InProcessReader;
+use card_transport::InProcessReader;
 
 fn card(with_piv: bool) -> InProcessReader {
     let registry = AppletRegistry::new()
@@ -27,7 +27,7 @@ fn card(with_piv: bool) -> InProcessReader {
         Storage::Memory,
     )
     .expect("card");
-    InProcessReader::new(virtual_reader::share(card))
+    InProcessReader::new(card_transport::share(card))
 }
 
 #[test]

@@ -12,16 +12,17 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use card_os::{AppletRegistry, Card, CardConfig, Installation, Storage};
+use card_transport::{InProcessReader, SharedCard, Transport};
+use piv_host::{GenerateOptions, ManagementKey, PinValue, PivError, PivSession};
+use piv_types::{tag, KeyAlgorithm, KeySlot, ManagementAlgorithm, ObjectId, PinReference};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
-use virtual_reader::InProcessReader;
 use zeroize::Zeroizing;
 
 use crate::ca::{CaError, Holder, StagingCa};
 use crate::census::{self, Census, CensusError, EntityKind};
 use crate::envelope::{self, EnvelopeContent, EnvelopeError};
 use crate::issuer::Issuer;
-use crate::piv_host::{ManagementKey, PivError, PivSession};
 use crate::registry::{NewCard, Registry, RegistryError};
 use crate::secrets::{self, CardSecrets, MasterKey, SecretsError};
 use crate::{dates, workstation};
@@ -297,7 +298,7 @@ pub(crate) fn make_card(
         source,
     })?;
     let card = Arc::new(Mutex::new(card));
-    let shared: virtual_reader::SharedCard = card.clone();
+    let shared: SharedCard = card.clone();
     let mut reader = InProcessReader::new(shared);
 
     let serial = issuer.allocate_serial(&format!("card {card_number}"), now)?;
@@ -307,10 +308,14 @@ pub(crate) fn make_card(
         surname: surname.clone(),
         given_name: name.clone(),
     };
-    let management_key = ManagementKey {
-        algorithm: 0x0A,
-        key: Zeroizing::new(master.management_key(card_number).to_vec()),
-    };
+    let management_key = ManagementKey::new(
+        ManagementAlgorithm::Aes192,
+        &master.management_key(card_number)[..],
+    )
+    .map_err(|source| BatchError::Card {
+        card_number: card_number.to_string(),
+        source,
+    })?;
     let personalized = personalize_card(
         &mut reader,
         ca,
@@ -382,7 +387,7 @@ pub struct Personalized {
 /// CHUID with a fresh GUID → printed information → PIN and PUK → per-card management key.
 #[allow(clippy::too_many_arguments)]
 pub fn personalize_card(
-    transport: &mut dyn virtual_reader::Transport,
+    transport: &mut dyn Transport,
     ca: &StagingCa,
     holder: &Holder,
     serial: [u8; 16],
@@ -395,54 +400,70 @@ pub fn personalize_card(
     use apdu::tlv;
     let mut piv = PivSession::open(transport)?;
     piv.authenticate(&ManagementKey::factory())?;
-    let public_point = piv.generate_p256(0x9A)?;
+    let public = piv.generate(
+        KeySlot::Authentication,
+        KeyAlgorithm::EccP256,
+        GenerateOptions::default(),
+    )?;
+    let public_point = public
+        .ec_point()
+        .map(<[u8]>::to_vec)
+        .ok_or_else(|| unexpected("key generation", "not an EC key"))?;
     let certificate_der = ca
         .issue_user(holder, &public_point, serial, now)
-        .map_err(|e| PivError::Unexpected {
-            operation: "certificate issuance",
-            detail: e.to_string(),
-        })?;
-    piv.put_certificate(&[0x5F, 0xC1, 0x05], &certificate_der)?;
+        .map_err(|e| unexpected("certificate issuance", e))?;
+    piv.put_certificate(KeySlot::Authentication, &certificate_der)?;
     let not_after = dates::unix(crate::ca::not_after(now, crate::ca::VALIDITY_YEARS));
 
     // CHUID: keep the card's FASC-N, write a fresh GUID and the expiry.
     let mut guid = [0u8; 16];
-    getrandom::fill(&mut guid).map_err(|e| PivError::Unexpected {
-        operation: "GUID",
-        detail: e.to_string(),
-    })?;
-    let chuid = piv.get_object(&[0x5F, 0xC1, 0x02])?;
+    getrandom::fill(&mut guid).map_err(|e| unexpected("GUID", e))?;
+    let chuid = piv.get_object(ObjectId::CHUID)?;
     let mut new_chuid = Vec::new();
-    tlv::write_nested(&mut new_chuid, 0x53u32, |inner| {
-        for item in tlv::iter(&chuid).flatten() {
-            match item.tag.0 {
-                0x34 => tlv::write(inner, 0x34u32, &guid),
-                0x35 => {
-                    let (y, m, d) = dates::civil(not_after);
-                    tlv::write(inner, 0x35u32, format!("{y:04}{m:02}{d:02}").as_bytes());
-                }
-                _ => tlv::write(inner, item.tag, item.value),
+    for item in tlv::iter(&chuid).flatten() {
+        match item.tag.0 {
+            tag::CHUID_GUID => tlv::write(&mut new_chuid, tag::CHUID_GUID, &guid),
+            tag::CHUID_EXPIRY => {
+                let (y, m, d) = dates::civil(not_after);
+                let expiry = format!("{y:04}{m:02}{d:02}");
+                tlv::write(&mut new_chuid, tag::CHUID_EXPIRY, expiry.as_bytes());
             }
+            _ => tlv::write(&mut new_chuid, item.tag, item.value),
         }
-    });
-    piv.put_object(&[0x5F, 0xC1, 0x02], &new_chuid)?;
+    }
+    piv.put_object(ObjectId::CHUID, &new_chuid)?;
 
     // Printed information (SP 800-73-4 §3.1.4): name, affiliation, expiry, card serial, issuer.
     let mut printed = Vec::new();
-    tlv::write_nested(&mut printed, 0x53u32, |inner| {
-        let name = format!("{} {}", holder.surname, holder.given_name);
-        tlv::write(inner, 0x01u32, truncate(&name, 32));
-        tlv::write(inner, 0x02u32, truncate(affiliation, 20));
-        tlv::write(inner, 0x04u32, dates::piv_expiry(not_after).as_bytes());
-        tlv::write(inner, 0x05u32, card_number.as_bytes());
-        tlv::write(inner, 0x06u32, b"tessera staging");
-        tlv::write(inner, 0xFEu32, &[]);
-    });
-    piv.put_object(&[0x5F, 0xC1, 0x09], &printed)?;
+    let name = format!("{} {}", holder.surname, holder.given_name);
+    tlv::write(&mut printed, tag::PRINTED_NAME, truncate(&name, 32));
+    tlv::write(
+        &mut printed,
+        tag::PRINTED_AFFILIATION,
+        truncate(affiliation, 20),
+    );
+    tlv::write(
+        &mut printed,
+        tag::PRINTED_EXPIRY,
+        dates::piv_expiry(not_after).as_bytes(),
+    );
+    tlv::write(&mut printed, tag::PRINTED_SERIAL, card_number.as_bytes());
+    tlv::write(&mut printed, tag::PRINTED_ISSUER, b"tessera staging");
+    tlv::write(&mut printed, tag::ERROR_DETECTION, &[]);
+    piv.put_object(ObjectId::PRINTED_INFO, &printed)?;
 
-    piv.change_reference(0x80, "123456", secrets.pin.expose())?;
-    piv.change_reference(0x81, "12345678", secrets.puk.expose())?;
-    piv.set_management_key(management_key)?;
+    let pin = |value: &str| PinValue::new(value);
+    expect_changed(piv.change_reference(
+        PinReference::Pin,
+        &pin(piv_types::DEFAULT_PIN)?,
+        &pin(secrets.pin.expose())?,
+    )?)?;
+    expect_changed(piv.change_reference(
+        PinReference::Puk,
+        &pin(piv_types::DEFAULT_PUK)?,
+        &pin(secrets.puk.expose())?,
+    )?)?;
+    piv.set_management_key(management_key, false)?;
     // Prove the new key works before the card leaves the line.
     piv.authenticate(management_key)?;
     Ok(Personalized {
@@ -451,6 +472,24 @@ pub fn personalize_card(
         guid,
         not_after,
     })
+}
+
+fn unexpected(operation: &'static str, detail: impl std::fmt::Display) -> PivError {
+    PivError::Unexpected {
+        operation,
+        detail: detail.to_string(),
+    }
+}
+
+/// A factory PIN or PUK that the card does not take back is a card we must not ship.
+fn expect_changed(outcome: piv_host::PinOutcome) -> Result<(), PivError> {
+    match outcome {
+        piv_host::PinOutcome::Verified => Ok(()),
+        other => Err(PivError::Refused {
+            operation: "CHANGE REFERENCE DATA",
+            sw: other.status_word(),
+        }),
+    }
 }
 
 fn truncate(text: &str, max: usize) -> &[u8] {

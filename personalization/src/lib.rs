@@ -11,7 +11,6 @@ pub mod envelope;
 pub mod issuer;
 pub mod lifecycle;
 pub mod mail;
-pub mod piv_host;
 pub mod registry;
 pub mod secrets;
 pub mod workstation;

@@ -12,6 +12,8 @@ use personalization::batch::{self, BatchOptions};
 use personalization::ca::StagingCa;
 use personalization::lifecycle::{Batch, Mailer};
 use personalization::registry::CardState;
+use piv_host::{PinOutcome, PivSession};
+use piv_types::KeySlot;
 use support::*;
 
 struct Bureau {
@@ -140,44 +142,40 @@ fn census_to_working_card() {
         email_field(&mails[0], "PUK-Second-Half")
     );
     assert_eq!(pin.len(), 8);
-    let mut card = open_card(&b.batch, envelope["card_file"].as_str().expect("card file"));
-    tx(
-        &mut card,
-        &[
-            0x00, 0xA4, 0x04, 0x00, 0x05, 0xA0, 0x00, 0x00, 0x03, 0x08, 0x00,
-        ],
+    let mut reader = in_process(open_card(
+        &b.batch,
+        envelope["card_file"].as_str().expect("card file"),
+    ));
+    let mut card = PivSession::open(&mut reader).expect("PIV selects");
+    assert_eq!(
+        card.pin_status().expect("status"),
+        PinOutcome::Wrong { tries_left: 3 }
     );
-    assert_eq!(tx(&mut card, &[0x00, 0x20, 0x00, 0x80]).1, "63C3");
     // The envelope half alone is refused (and costs a try, as any wrong PIN).
     let half = envelope["pin_first_half"]
         .as_str()
         .expect("half")
         .to_string();
-    assert_ne!(verify(&mut card, &half), "9000");
-    assert_eq!(verify(&mut card, &pin), "9000");
+    assert_ne!(verify(&mut card, &half), PinOutcome::Verified);
+    assert_eq!(verify(&mut card, &pin), PinOutcome::Verified);
     // Block the PIN, then the PUK unblocks it with a new PIN.
     for _ in 0..3 {
         verify(&mut card, "00000000");
     }
-    assert_eq!(verify(&mut card, &pin), "6983");
-    let mut unblock = vec![0x00, 0x2C, 0x00, 0x80, 0x10];
-    unblock.extend_from_slice(&padded(&puk));
-    unblock.extend_from_slice(&padded("24681357"));
-    assert_eq!(tx(&mut card, &unblock).1, "9000");
-    assert_eq!(verify(&mut card, "24681357"), "9000");
+    assert_eq!(verify(&mut card, &pin), PinOutcome::Blocked);
+    assert_eq!(
+        card.unblock_pin(&pin_value(&puk), &pin_value("24681357"))
+            .expect("unblock"),
+        PinOutcome::Verified
+    );
+    assert_eq!(verify(&mut card, "24681357"), PinOutcome::Verified);
 
     // The 9A certificate: CN = codice fiscale, 6 years, issued by the staging CA, the card's own key.
-    let (object, sw) = tx(
-        &mut card,
-        &[
-            0x00, 0xCB, 0x3F, 0xFF, 0x05, 0x5C, 0x03, 0x5F, 0xC1, 0x05, 0x00,
-        ],
-    );
-    assert_eq!(sw, "9000");
-    let inner = apdu::tlv::expect(&object, 0x53u32).expect("53");
-    let der_bytes = apdu::tlv::find(inner, 0x70u32)
-        .expect("tlv")
+    let der_bytes = card
+        .read_certificate(KeySlot::Authentication)
+        .expect("GET DATA")
         .expect("70 certificate");
+    let der_bytes = &der_bytes[..];
     let certificate = x509_cert::Certificate::from_der(der_bytes).expect("X.509");
     let subject = certificate.tbs_certificate().subject().to_string();
     assert!(subject.contains(&format!("CN={operator}")), "{subject}");
@@ -212,12 +210,11 @@ fn census_to_working_card() {
         .verify(&tbs, &signature)
         .expect("chains to the staging CA");
     // The certified key is the card's 9A key (metadata F7 9A carries it), and the card signs with it.
-    let (meta, sw) = tx(&mut card, &[0x00, 0xF7, 0x00, 0x9A, 0x00]);
-    assert_eq!(sw, "9000");
-    let point = apdu::tlv::find(&meta, 0x04u32)
-        .expect("tlv")
-        .expect("04 public key");
-    let point = apdu::tlv::find(point, 0x86u32)
+    let meta = card
+        .metadata(KeySlot::Authentication.reference())
+        .expect("F7 9A");
+    let public_key = meta.public_key.expect("04 public key");
+    let point = apdu::tlv::find(&public_key, 0x86u32)
         .expect("tlv")
         .expect("86 point");
     assert_eq!(
@@ -229,10 +226,7 @@ fn census_to_working_card() {
         point
     );
     // Origin: generated on the card (F7 03 = 01).
-    assert_eq!(
-        apdu::tlv::find(&meta, 0x03u32).expect("tlv"),
-        Some(&[0x01u8][..])
-    );
+    assert_eq!(meta.origin, Some(0x01));
 
     // Re-send works now that the card is registered, and carries the same halves.
     let (mut bureau_batch, mailer) = open(&b);

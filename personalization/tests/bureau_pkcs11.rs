@@ -6,12 +6,13 @@ mod support;
 use std::process::Command;
 use std::time::{Duration, SystemTime};
 
+use card_transport::PcscReader;
 use personalization::batch::{self, BatchOptions};
 use personalization::ca::StagingCa;
 use personalization::lifecycle::{Batch, Mailer};
 use support::*;
 use virtual_reader::testing::{wait_for, Pcscd};
-use virtual_reader::{PcscReader, SlotOptions, VpcdSlot};
+use virtual_reader::{SlotOptions, VpcdSlot};
 
 const MODULE: &str = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so";
 

@@ -5,10 +5,10 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use card_transport::{PcscReader, Transport, TransportError};
 use virtual_reader::testing::{wait_for, EchoCard, Pcscd, SLOTS};
 use virtual_reader::{
-    share, PcscReader, SharedCard, SlotHandle, SlotOptions, SlotState, Transport, TransportError,
-    VirtualCard, VpcdSlot,
+    share, SharedCard, SlotHandle, SlotOptions, SlotState, VirtualCard, VpcdSlot,
 };
 
 const SHOW: Duration = Duration::from_secs(5);
@@ -71,12 +71,18 @@ fn echo_card_is_seen_used_removed_and_replugged() {
     let mut card = PcscReader::connect(reader).expect("connect");
     assert_eq!(card.name(), format!("pcsc:{reader}"));
     assert_eq!(card.atr().expect("atr"), EchoCard::ATR);
-    assert_eq!(card.transmit(&SELECT).expect("transmit"), [0x90, 0x00]);
+    assert_eq!(card.transmit_raw(&SELECT).expect("transmit"), [0x90, 0x00]);
     let mut extended = vec![0x00, 0xDA, 0x3F, 0xFF, 0x00, 0x04, 0x00];
     extended.extend(std::iter::repeat_n(0x5A, 1024));
-    assert_eq!(card.transmit(&extended).expect("extended"), [0x90, 0x00]);
+    assert_eq!(
+        card.transmit_raw(&extended).expect("extended"),
+        [0x90, 0x00]
+    );
     card.reset().expect("reset");
-    assert_eq!(card.transmit(&SELECT).expect("after reset"), [0x90, 0x00]);
+    assert_eq!(
+        card.transmit_raw(&SELECT).expect("after reset"),
+        [0x90, 0x00]
+    );
 
     slot.remove();
     assert!(
@@ -84,7 +90,7 @@ fn echo_card_is_seen_used_removed_and_replugged() {
         "card still present after removal"
     );
     assert!(matches!(
-        card.transmit(&SELECT),
+        card.transmit_raw(&SELECT),
         Err(TransportError::CardRemoved(_) | TransportError::Pcsc { .. })
     ));
     assert!(matches!(
@@ -98,7 +104,7 @@ fn echo_card_is_seen_used_removed_and_replugged() {
         "re-plugged card never showed"
     );
     card.reset().expect("reset reconnects to the new card");
-    assert_eq!(card.transmit(&SELECT).expect("new card"), [0x90, 0x00]);
+    assert_eq!(card.transmit_raw(&SELECT).expect("new card"), [0x90, 0x00]);
     drop(slot);
     assert!(
         wait_for(|| !present(reader), SHOW),
@@ -132,7 +138,7 @@ fn card_comes_back_by_itself_after_pcscd_restarts() {
     );
     assert!(matches!(slot.state(), SlotState::Connected { .. }));
     let mut card = PcscReader::connect(reader).expect("connect after restart");
-    assert_eq!(card.transmit(&SELECT).expect("transmit"), [0x90, 0x00]);
+    assert_eq!(card.transmit_raw(&SELECT).expect("transmit"), [0x90, 0x00]);
 }
 
 /// An echo card with an ATR of its own: `3B 81 01 <tag> TCK`.
@@ -166,7 +172,7 @@ fn one_card_per_slot_all_at_once() {
     for (i, reader) in readers.iter_mut().enumerate() {
         let tag = 0xC0 + i as u8;
         assert_eq!(reader.atr().expect("atr")[3], tag, "slot {i}");
-        assert_eq!(reader.transmit(&SELECT).expect("tx"), [tag, 0x90, 0x00]);
+        assert_eq!(reader.transmit_raw(&SELECT).expect("tx"), [tag, 0x90, 0x00]);
     }
     // Taking out one card leaves the others in.
     let mut slots = slots;
@@ -174,7 +180,10 @@ fn one_card_per_slot_all_at_once() {
     assert!(wait_for(|| !present(pcscd.reader_name(1)), SHOW));
     for i in [0, 2, 3] {
         assert!(present(pcscd.reader_name(i)), "slot {i} lost its card");
-        assert_eq!(readers[i].transmit(&SELECT).expect("tx")[1..], [0x90, 0x00]);
+        assert_eq!(
+            readers[i].transmit_raw(&SELECT).expect("tx")[1..],
+            [0x90, 0x00]
+        );
     }
 }
 
@@ -222,9 +231,9 @@ fn vpcd_asks_for_the_atr_powers_on_before_apdus_and_off_after() {
     let attached = seen();
 
     let mut conn = PcscReader::connect(reader).expect("connect");
-    conn.transmit(&SELECT).expect("tx");
+    conn.transmit_raw(&SELECT).expect("tx");
     conn.reset().expect("reset");
-    conn.transmit(&SELECT).expect("tx");
+    conn.transmit_raw(&SELECT).expect("tx");
     drop(conn);
     let used = seen().len();
     assert!(
@@ -294,5 +303,5 @@ fn a_second_card_on_a_busy_slot_waits_then_takes_over() {
         second.state()
     );
     let mut card = PcscReader::connect(reader).expect("connect");
-    assert_eq!(card.transmit(&SELECT).expect("tx"), [0xA2, 0x90, 0x00]);
+    assert_eq!(card.transmit_raw(&SELECT).expect("tx"), [0xA2, 0x90, 0x00]);
 }

@@ -12,21 +12,22 @@
 use std::time::{Duration, Instant};
 
 use benches::{
-    demo_card, piv_card_with_9e_key, piv_sign_apdu, Stats, INCREMENT, READ_COUNTER, SELECT_DEMO,
+    demo_card, piv_card_with_9e_key, piv_sign_9e_apdu, Stats, INCREMENT, READ_COUNTER, SELECT_DEMO,
     SELECT_PIV,
 };
 use card_os::Durability;
+use card_transport::{PcscReader, Transport};
 use virtual_reader::testing::{wait_for, EchoCard, Pcscd};
-use virtual_reader::{share, PcscReader, SharedCard, SlotOptions, Transport, VpcdSlot};
+use virtual_reader::{share, SharedCard, SlotOptions, VpcdSlot};
 
 const WARM_UP: usize = 50;
 
 fn measure(reader: &str, select: &[u8], apdu: &[u8], n: usize) -> Result<Stats, String> {
     let mut transport = PcscReader::connect(reader).map_err(|e| e.to_string())?;
-    transport.transmit(select).map_err(|e| e.to_string())?;
+    transport.transmit_raw(select).map_err(|e| e.to_string())?;
     let mut once = || -> Result<Duration, String> {
         let started = Instant::now();
-        let response = transport.transmit(apdu).map_err(|e| e.to_string())?;
+        let response = transport.transmit_raw(apdu).map_err(|e| e.to_string())?;
         let elapsed = started.elapsed();
         if !response.ends_with(&[0x90, 0x00]) {
             return Err(format!(
@@ -86,7 +87,7 @@ fn main() -> Result<(), String> {
         pcscd.reader_name(1),
         pcscd.reader_name(2),
     );
-    let sign = piv_sign_apdu(0x9E, &[0x5A; 32]);
+    let sign = piv_sign_9e_apdu(&[0x5A; 32]);
 
     // Interleave floor and card runs so both see the same machine load.
     let mut rows = Vec::new();

@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use apdu::Response;
 use card_os::Durability;
+use card_transport::{InProcessReader, PcscReader, Transport};
 use clap::Args;
-use virtual_reader::{InProcessReader, PcscReader, Transport};
 
 use crate::cards;
 
@@ -85,7 +85,7 @@ fn exchange(
     raw: bool,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
-    let bytes = transport.transmit(apdu)?;
+    let bytes = transport.transmit_raw(apdu)?;
     if raw {
         writeln!(out, "{}", hex::encode_upper(&bytes))?;
     } else {

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use card_os::{Card, CardConfig, Durability, Storage};
+use card_transport::{InProcessReader, PcscReader};
 use clap::Args;
-use virtual_reader::{InProcessReader, PcscReader, SlotOptions, VpcdSlot};
+use virtual_reader::{SlotOptions, VpcdSlot};
 
 use crate::cards;
 
@@ -33,7 +34,7 @@ pub struct ConformArgs {
 }
 
 /// Runs every suite through one transport.
-fn run_all(transport: &mut dyn virtual_reader::Transport) -> Vec<conformance::Report> {
+fn run_all(transport: &mut dyn card_transport::Transport) -> Vec<conformance::Report> {
     conformance::all_suites()
         .iter()
         .map(|suite| conformance::run(suite, transport))

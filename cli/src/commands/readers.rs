@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use virtual_reader::PcscReader;
+use card_transport::PcscReader;
 
 pub fn run() -> anyhow::Result<ExitCode> {
     let readers = PcscReader::list()?;

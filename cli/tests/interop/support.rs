@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use card_transport::PcscReader;
 use virtual_reader::testing::{wait_for, Pcscd};
-use virtual_reader::PcscReader;
 
 pub const TESSERA: &str = env!("CARGO_BIN_EXE_tessera");
 pub const OPENSC_PKCS11: &str = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so";

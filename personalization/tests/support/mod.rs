@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use card_os::{AppletRegistry, Card, Durability};
+use card_transport::InProcessReader;
 use personalization::census::codice_fiscale;
+use piv_host::{PinOutcome, PinValue, PivSession};
 
 /// A valid codice fiscale built from parts (surname/name codes, birth, municipality), check letter added.
 pub fn cf(surname: &str, name: &str, year: u32, month: char, day: u32, place: &str) -> String {
@@ -160,32 +162,18 @@ pub fn open_card(batch: &Path, card_file: &str) -> Card {
     Card::open(&batch.join(card_file), &piv_registry(), Durability::Relaxed).expect("card opens")
 }
 
-/// Sends a hex APDU, following 61xx; returns (data, sw as 4 hex digits).
-pub fn tx(card: &mut Card, apdu: &[u8]) -> (Vec<u8>, String) {
-    let mut r = card.transmit(apdu).expect("answer");
-    let mut data = Vec::new();
-    loop {
-        let n = r.len();
-        data.extend_from_slice(&r[..n - 2]);
-        if r[n - 2] != 0x61 {
-            return (data, hex::encode_upper(&r[n - 2..]));
-        }
-        r = card
-            .transmit(&[0x00, 0xC0, 0x00, 0x00, r[n - 1]])
-            .expect("answer");
-    }
+/// A card in an in-process reader (powered on).
+pub fn in_process(card: Card) -> InProcessReader {
+    InProcessReader::new(card_transport::share(card))
 }
 
-pub fn padded(value: &str) -> Vec<u8> {
-    let mut out = value.as_bytes().to_vec();
-    out.resize(8, 0xFF);
-    out
+pub fn pin_value(text: &str) -> PinValue {
+    PinValue::new(text).expect("a PIN of 1 to 8 bytes")
 }
 
-pub fn verify(card: &mut Card, pin: &str) -> String {
-    let mut apdu = vec![0x00, 0x20, 0x00, 0x80, 0x08];
-    apdu.extend_from_slice(&padded(pin));
-    tx(card, &apdu).1
+/// VERIFY the PIN.
+pub fn verify(card: &mut PivSession<'_>, pin: &str) -> PinOutcome {
+    card.verify_pin(&pin_value(pin)).expect("VERIFY answered")
 }
 
 pub fn envelope(batch: &Path, card: &str) -> serde_json::Value {

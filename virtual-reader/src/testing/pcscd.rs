@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use tracing::{info, warn};
 
 use super::wait_for;
-use crate::transport::PcscReader;
+use card_transport::PcscReader;
 
 /// Serializes every user of the test daemon, across processes.
 pub const LOCK_PATH: &str = "/tmp/tessera-pcscd-tests.lock";

@@ -1,116 +1,10 @@
-//! The host side: how tools (conformance runner, personalization bureau) talk to a
-//! card, either straight in-process or through PC/SC like any other application.
+//! A card reached through pcscd, like any PC/SC application reaches it (cargo feature `pcsc`).
 
 use std::ffi::CString;
-use std::sync::PoisonError;
 
 use pcsc::{Context, Disposition, Protocols, ReaderState, Scope, ShareMode, State};
 
-use crate::SharedCard;
-
-/// A channel to one card.
-pub trait Transport {
-    /// Sends one command APDU; returns the response APDU (data || SW1 SW2).
-    fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, TransportError>;
-    fn atr(&mut self) -> Result<Vec<u8>, TransportError>;
-    /// Warm reset: the card drops its volatile state (selected applet, PIN status).
-    fn reset(&mut self) -> Result<(), TransportError>;
-    /// For logs and reports, e.g. `pcsc:Virtual PCD 00 00`.
-    fn name(&self) -> String;
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum TransportError {
-    #[error("no PC/SC service running (is pcscd started?)")]
-    NoService,
-    #[error("the PC/SC service stopped (was pcscd restarted?); connect again")]
-    ServiceStopped,
-    #[error("reader {reader:?} not found; readers present: {}", list(present))]
-    ReaderNotFound {
-        reader: String,
-        present: Vec<String>,
-    },
-    #[error("no card in reader {0:?}")]
-    NoCard(String),
-    #[error("the card in reader {0:?} was removed")]
-    CardRemoved(String),
-    #[error("reader name {0:?} contains a NUL byte")]
-    BadReaderName(String),
-    #[error("PC/SC {operation} on reader {reader:?} failed: {source}")]
-    Pcsc {
-        operation: &'static str,
-        reader: String,
-        source: pcsc::Error,
-    },
-    #[error("PC/SC {operation} failed: {source}")]
-    Service {
-        operation: &'static str,
-        source: pcsc::Error,
-    },
-    #[error("the card answered {len} bytes, too short for SW1 SW2")]
-    NoStatusWord { len: usize },
-    #[error("the card panicked earlier (its lock is poisoned)")]
-    CardPanicked,
-}
-
-fn list(names: &[String]) -> String {
-    if names.is_empty() {
-        "none".to_owned()
-    } else {
-        format!("{names:?}")
-    }
-}
-
-fn check_status_word(response: Vec<u8>) -> Result<Vec<u8>, TransportError> {
-    if response.len() < 2 {
-        return Err(TransportError::NoStatusWord {
-            len: response.len(),
-        });
-    }
-    Ok(response)
-}
-
-/// A card called directly, without PC/SC: the reference path for conformance runs.
-pub struct InProcessReader {
-    card: SharedCard,
-}
-
-impl InProcessReader {
-    /// Powers the card on, as a reader does on insertion.
-    pub fn new(card: SharedCard) -> Self {
-        crate::lock_card(&card).power_on();
-        Self { card }
-    }
-
-    fn with_card<T>(
-        &self,
-        f: impl FnOnce(&mut dyn crate::VirtualCard) -> T,
-    ) -> Result<T, TransportError> {
-        let mut card = self
-            .card
-            .lock()
-            .map_err(|_: PoisonError<_>| TransportError::CardPanicked)?;
-        Ok(f(&mut *card))
-    }
-}
-
-impl Transport for InProcessReader {
-    fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, TransportError> {
-        check_status_word(self.with_card(|c| c.transmit(apdu))?)
-    }
-
-    fn atr(&mut self) -> Result<Vec<u8>, TransportError> {
-        self.with_card(|c| c.atr())
-    }
-
-    fn reset(&mut self) -> Result<(), TransportError> {
-        self.with_card(|c| c.reset())
-    }
-
-    fn name(&self) -> String {
-        "in-process".to_owned()
-    }
-}
+use crate::{Transport, TransportError};
 
 /// Receive buffer: a short APDU's 256 + 2 bytes, or an extended one's 65536 + 2, with room.
 const RECEIVE_BUFFER: usize = pcsc::MAX_BUFFER_SIZE_EXTENDED;
@@ -174,12 +68,17 @@ impl PcscReader {
 }
 
 impl Transport for PcscReader {
-    fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, TransportError> {
+    fn transmit_raw(&mut self, apdu: &[u8]) -> Result<Vec<u8>, TransportError> {
         let response = self
             .card
             .transmit(apdu, &mut self.receive)
             .map_err(|e| pcsc_error("SCardTransmit", &self.reader, e))?;
-        check_status_word(response.to_vec())
+        if response.len() < 2 {
+            return Err(TransportError::NoStatusWord {
+                len: response.len(),
+            });
+        }
+        Ok(response.to_vec())
     }
 
     fn atr(&mut self) -> Result<Vec<u8>, TransportError> {
@@ -268,44 +167,5 @@ fn pcsc_error(operation: &'static str, reader: &str, source: pcsc::Error) -> Tra
             reader: reader.to_owned(),
             source,
         },
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::testing::EchoCard;
-
-    #[test]
-    fn in_process_reader_powers_on_and_relays() {
-        let card = crate::share(EchoCard::default());
-        let mut reader = InProcessReader::new(card);
-        assert_eq!(reader.atr().expect("atr"), EchoCard::ATR);
-        assert_eq!(
-            reader.transmit(&[0x00, 0xA4, 0x04, 0x00]).expect("tx"),
-            [0x90, 0x00]
-        );
-        reader.reset().expect("reset");
-        assert_eq!(reader.name(), "in-process");
-    }
-
-    #[test]
-    fn errors_name_what_failed() {
-        let e = TransportError::ReaderNotFound {
-            reader: "X".into(),
-            present: vec!["Virtual PCD 00 00".into()],
-        };
-        assert_eq!(
-            e.to_string(),
-            "reader \"X\" not found; readers present: [\"Virtual PCD 00 00\"]"
-        );
-        let e = TransportError::ReaderNotFound {
-            reader: "X".into(),
-            present: vec![],
-        };
-        assert!(e.to_string().ends_with("readers present: none"));
-        assert!(TransportError::NoService
-            .to_string()
-            .contains("is pcscd started?"));
     }
 }

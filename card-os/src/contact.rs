@@ -1,10 +1,11 @@
-//! A card-os [`Card`] is a [`VirtualCard`]. A card that loses power mid-command (a simulated tear) says
-//! nothing: vpcd then sees an empty reply and drops the connection — to pcscd the card was pulled out —
-//! and the slot reconnects it, which powers it up and runs recovery, as re-inserting a torn card does.
+//! A card-os [`Card`] is a [`VirtualCard`]: the contacts a reader touches. A card that loses power
+//! mid-command (a simulated tear) says nothing: a reader sees an empty reply — vpcd drops the connection,
+//! so to pcscd the card was pulled out — and putting it back powers it up and runs recovery, as
+//! re-inserting a torn card does.
 
-use card_os::Card;
+use card_transport::VirtualCard;
 
-use crate::VirtualCard;
+use crate::Card;
 
 impl VirtualCard for Card {
     fn atr(&self) -> Vec<u8> {
