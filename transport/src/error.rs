@@ -2,6 +2,11 @@
 
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
+    #[error(
+        "this tessera was built without PC/SC support; rebuild with `--features pcsc` \
+         (Debian: apt install libpcsclite-dev) to reach PC/SC readers"
+    )]
+    PcscNotBuilt,
     #[error("no PC/SC service running (is pcscd started?)")]
     NoService,
     #[error("the PC/SC service stopped (was pcscd restarted?); connect again")]

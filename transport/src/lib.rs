@@ -2,6 +2,8 @@
 
 mod error;
 mod in_process;
+#[cfg(not(feature = "pcsc"))]
+mod no_pcsc;
 #[cfg(feature = "pcsc")]
 mod pcsc_reader;
 
@@ -11,6 +13,8 @@ use apdu::{Command, Response, StatusWord};
 
 pub use error::TransportError;
 pub use in_process::InProcessReader;
+#[cfg(not(feature = "pcsc"))]
+pub use no_pcsc::PcscReader;
 #[cfg(feature = "pcsc")]
 pub use pcsc_reader::PcscReader;
 

@@ -146,3 +146,18 @@ fn errors_name_what_failed() {
         .to_string()
         .contains("is pcscd started?"));
 }
+
+#[cfg(not(feature = "pcsc"))]
+#[test]
+fn without_the_pcsc_feature_every_pcsc_call_says_how_to_get_it() {
+    for result in [
+        PcscReader::list().map(drop),
+        PcscReader::card_present("Virtual PCD 00 00").map(drop),
+        PcscReader::card_atr("Virtual PCD 00 00").map(drop),
+        PcscReader::connect("Virtual PCD 00 00").map(drop),
+    ] {
+        let error = result.unwrap_err();
+        assert!(matches!(error, TransportError::PcscNotBuilt));
+        assert!(error.to_string().contains("--features pcsc"), "{error}");
+    }
+}

@@ -72,9 +72,11 @@ pub fn run(args: ConformArgs) -> anyhow::Result<ExitCode> {
                     )
                 })?;
                 println!("card inserted into {reader} (through pcscd + vpcd)");
-                let mut transport = PcscReader::connect(&reader)?;
-                let reports = run_all(&mut transport);
-                drop(transport);
+                // The connection ends (end of block) before the card is taken out.
+                let reports = {
+                    let mut transport = PcscReader::connect(&reader)?;
+                    run_all(&mut transport)
+                };
                 slot.remove();
                 reports
             }
