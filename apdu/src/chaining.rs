@@ -3,7 +3,7 @@
 
 use thiserror::Error;
 
-use crate::{Command, StatusWord};
+use crate::Command;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
 pub enum ChainError {
@@ -11,15 +11,6 @@ pub enum ChainError {
     TooLong(usize, usize),
     #[error("a chain was interrupted by a command with a different header")]
     Interrupted,
-}
-
-impl ChainError {
-    pub fn status_word(&self) -> StatusWord {
-        match self {
-            ChainError::TooLong(..) => StatusWord::WRONG_LENGTH,
-            ChainError::Interrupted => StatusWord::LAST_COMMAND_OF_CHAIN_EXPECTED,
-        }
-    }
 }
 
 /// What feeding one APDU to a [`CommandChain`] gives.
@@ -133,9 +124,5 @@ mod tests {
         chain.push(link(0x10, &[1])).unwrap();
         let other = Command::new(0, 0xCB, 0x3F, 0xFF);
         assert_eq!(chain.push(other), Err(ChainError::Interrupted));
-        assert_eq!(
-            ChainError::Interrupted.status_word(),
-            StatusWord::LAST_COMMAND_OF_CHAIN_EXPECTED
-        );
     }
 }

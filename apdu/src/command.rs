@@ -3,8 +3,6 @@
 
 use thiserror::Error;
 
-use crate::StatusWord;
-
 /// Largest Ne a short APDU can ask for (`Le = 00`).
 pub const MAX_SHORT_NE: usize = 256;
 /// Largest Ne an extended APDU can ask for (`Le = 00 00`).
@@ -33,17 +31,8 @@ pub enum CommandError {
     LengthMismatch { actual: usize },
     #[error("an extended Lc of 0 is not allowed")]
     ZeroExtendedLc,
-    #[error("data field of {0} bytes is longer than 65535")]
-    DataTooLong(usize),
     #[error("Ne of {0} is not between 1 and 65536")]
     InvalidNe(usize),
-}
-
-impl CommandError {
-    /// The status word a card answers to a malformed APDU.
-    pub fn status_word(&self) -> StatusWord {
-        StatusWord::WRONG_LENGTH
-    }
 }
 
 impl Command {
@@ -308,10 +297,6 @@ mod tests {
         assert_eq!(
             Command::from_bytes(&[0, 0x20, 0, 0x80, 0, 0, 0, 9]),
             Err(CommandError::ZeroExtendedLc)
-        );
-        assert_eq!(
-            CommandError::ZeroExtendedLc.status_word(),
-            StatusWord::WRONG_LENGTH
         );
     }
 

@@ -20,6 +20,9 @@ macro_rules! status_words {
 status_words! {
     SUCCESS = 0x9000, "success";
     WARNING_NVM_UNCHANGED = 0x6200, "warning: state of non-volatile memory unchanged";
+    /// Data is answered, but fewer than Ne bytes: the end of the file or record came first.
+    END_OF_FILE = 0x6282, "warning: end of file or record reached before reading Ne bytes";
+    SELECTED_FILE_DEACTIVATED = 0x6283, "warning: selected file deactivated";
     WARNING_NVM_CHANGED = 0x6300, "warning: state of non-volatile memory changed";
     /// The command reached the card but memory could not be written.
     MEMORY_FAILURE = 0x6581, "memory failure";
@@ -43,6 +46,7 @@ status_words! {
     INCORRECT_P1P2 = 0x6A86, "incorrect parameters P1-P2";
     LC_INCONSISTENT_WITH_P1P2 = 0x6A87, "Nc inconsistent with parameters P1-P2";
     REFERENCE_NOT_FOUND = 0x6A88, "referenced data or reference data not found";
+    FILE_EXISTS = 0x6A89, "file already exists";
     WRONG_P1P2 = 0x6B00, "wrong parameters P1-P2";
     INS_NOT_SUPPORTED = 0x6D00, "instruction code not supported or invalid";
     CLA_NOT_SUPPORTED = 0x6E00, "class not supported";

@@ -7,7 +7,7 @@
 
 use thiserror::Error;
 
-use crate::{Reader, StatusWord};
+use crate::Reader;
 
 /// A BER-TLV tag, held as its wire bytes read big-endian (`5F C1 02` is `Tag(0x5FC102)`).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -51,13 +51,6 @@ pub enum TlvError {
     UnexpectedTag { expected: Tag, found: Tag },
     #[error("{0} trailing byte(s) after the TLV")]
     TrailingBytes(usize),
-}
-
-impl TlvError {
-    /// Malformed TLV in command data is `6A 80` on every path.
-    pub fn status_word(&self) -> StatusWord {
-        StatusWord::INCORRECT_DATA
-    }
 }
 
 /// One decoded TLV; the value borrows the input.
@@ -287,9 +280,5 @@ mod tests {
             Err(TlvError::UnexpectedTag { .. })
         ));
         assert!(find(&[0x81, 0x01, 0x00, 0x82, 0x05], 0x99u32).is_err());
-        assert_eq!(
-            TlvError::Truncated(0).status_word(),
-            StatusWord::INCORRECT_DATA
-        );
     }
 }

@@ -14,13 +14,13 @@
 //!   whole, parsed command, its CLA stripped of the logical-channel bits ([`Context::channel`] has them).
 //! - A transaction left open when `process` returns is aborted by the OS.
 
-use apdu::{Command, StatusWord};
+use apdu::Command;
 
-use crate::card::Platform;
 use crate::crypto::Crypto;
+use crate::platform::Platform;
 use crate::store::{Owner, RecordKey, StoreError};
 use crate::transient::Lifetime;
-use crate::{CardError, Clock};
+use crate::{CardError, Clock, Warning};
 
 /// An application identifier (5 to 16 bytes).
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -106,11 +106,12 @@ impl AppletRegistry {
     }
 }
 
-/// The response being built for the host.
+/// The response being built for the host: data, and at most one [`Warning`]. Refusals are not set here;
+/// they are returned as `Err(CardError)` (see the crate docs).
 #[derive(Debug)]
 pub struct Reply {
     data: Vec<u8>,
-    status: StatusWord,
+    warning: Option<Warning>,
     limit: usize,
 }
 
@@ -118,7 +119,7 @@ impl Reply {
     pub(crate) fn new(limit: usize) -> Self {
         Self {
             data: Vec::new(),
-            status: StatusWord::SUCCESS,
+            warning: None,
             limit,
         }
     }
@@ -126,15 +127,16 @@ impl Reply {
     /// Appends response data; the OS splits it into `61 xx` pieces as the host's Le requires.
     pub fn push(&mut self, bytes: &[u8]) -> Result<(), CardError> {
         if self.data.len() + bytes.len() > self.limit {
-            return Err(CardError::Status(StatusWord::UNKNOWN));
+            return Err(CardError::ResponseTooLong { limit: self.limit });
         }
         self.data.extend_from_slice(bytes);
         Ok(())
     }
 
-    /// A successful status other than `90 00` (a warning). Errors are returned as `Err(CardError)`.
-    pub fn set_status(&mut self, status: StatusWord) {
-        self.status = status;
+    /// Answers the data with a warning instead of `90 00` (e.g. [`Warning::EndOfFile`] when READ BINARY
+    /// reached the end of the EF before Ne bytes). The last warning set wins.
+    pub fn warn(&mut self, warning: Warning) {
+        self.warning = Some(warning);
     }
 
     pub fn len(&self) -> usize {
@@ -145,8 +147,13 @@ impl Reply {
         self.data.is_empty()
     }
 
-    pub(crate) fn into_parts(self) -> (Vec<u8>, StatusWord) {
-        (self.data, self.status)
+    /// Forgets the data (SELECT with P2 `0C` asks for none), keeping the warning.
+    pub(crate) fn drop_data(&mut self) {
+        self.data.clear();
+    }
+
+    pub(crate) fn into_parts(self) -> (Vec<u8>, Option<Warning>) {
+        (self.data, self.warning)
     }
 }
 

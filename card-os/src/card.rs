@@ -1,17 +1,23 @@
-//! The card: power and ATR, the OS-level commands (SELECT, MANAGE CHANNEL, GET RESPONSE, chaining), routing
-//! to applets, and the rule that state is durable before any answer leaves the card.
+//! The card: creation, power and ATR, snapshots. The dispatcher (`dispatch`: OS-level commands, routing to
+//! applets, the rule that state is durable before any answer leaves the card) is its submodule.
 
 use std::path::Path;
 
-use apdu::{Chained, Command, CommandChain, Response, StatusWord};
+mod dispatch;
+
+use apdu::CommandChain;
 use thiserror::Error;
 
 use crate::applet::{Aid, Applet, AppletRegistry, Context, Reply};
-use crate::channel::{channel_of, Channels, BASIC_CHANNEL};
+use crate::channel::{Channels, BASIC_CHANNEL};
 use crate::crypto::{CardRng, Crypto};
-use crate::store::{CardImage, Durability, Eeprom, FaultPlan, ImageError, ImageFile, Owner};
+use crate::platform::Platform;
+#[cfg(any(test, feature = "testing"))]
+use crate::store::FaultPlan;
+use crate::store::{CardImage, Durability, Eeprom, ImageError, ImageFile, Owner};
 use crate::transient::TransientMemory;
 use crate::{CardError, Clock};
+use dispatch::Pending;
 
 /// The recommended default ATR: T=1, historical bytes that OpenSC classifies as a PIV card.
 pub const DEFAULT_ATR: &[u8] = &[
@@ -89,45 +95,11 @@ pub enum Silence {
     PowerLost,
 }
 
-/// The durable part of the card plus the services applets reach through their [`Context`].
-pub(crate) struct Platform {
-    pub(crate) image: CardImage,
-    pub(crate) transient: TransientMemory,
-    pub(crate) crypto: Crypto,
-    file: Option<ImageFile>,
-}
-
-impl Platform {
-    /// Writes the image to its file (if any). Clears the dirty marks.
-    pub(crate) fn persist(&mut self) -> Result<(), CardError> {
-        self.image.rng = self.crypto.rng_state();
-        if let Some(file) = &self.file {
-            file.save(&self.image.encode())
-                .map_err(|e| CardError::SaveFailed(e.to_string()))?;
-        }
-        self.image.eeprom.mark_clean();
-        self.crypto.take_drew_random();
-        Ok(())
-    }
-
-    fn needs_persist(&mut self) -> bool {
-        let drew = self.crypto.take_drew_random() && self.crypto.rng_state().is_some();
-        self.image.eeprom.is_dirty() || drew
-    }
-}
-
 /// A copy of a card's whole durable state.
 #[derive(Clone)]
 pub struct CardSnapshot {
     eeprom: Eeprom,
     rng: Option<(u64, u128)>,
-}
-
-/// Response data waiting for GET RESPONSE.
-struct Pending {
-    channel: u8,
-    data: Vec<u8>,
-    status: StatusWord,
 }
 
 /// A smart card.
@@ -138,6 +110,7 @@ pub struct Card {
     channels: Channels,
     pending: Option<Pending>,
     chain: CommandChain,
+    #[cfg(any(test, feature = "testing"))]
     armed_fault: Option<FaultPlan>,
 }
 
@@ -233,6 +206,7 @@ impl Card {
             channels: Channels::default(),
             pending: None,
             chain: CommandChain::new(max_chain),
+            #[cfg(any(test, feature = "testing"))]
             armed_fault: None,
         }
     }
@@ -300,7 +274,9 @@ impl Card {
         self.power_on_internal();
     }
 
-    /// Test hook: cut power at a persistent write of the next command. See [`crate::tearing`].
+    /// Cuts power at a persistent write of the next command (feature `testing`; see `tearing`).
+    /// The next `transmit` then answers `Err(Silence::PowerLost)` if the command writes that often.
+    #[cfg(any(test, feature = "testing"))]
     pub fn arm_power_cut(&mut self, plan: FaultPlan) {
         self.armed_fault = Some(plan);
     }
@@ -338,335 +314,6 @@ impl Card {
         self.power_on_internal();
         Ok(())
     }
-
-    /// One command APDU in, one response APDU out — or silence if the card is unpowered or loses power.
-    pub fn transmit(&mut self, bytes: &[u8]) -> Result<Vec<u8>, Silence> {
-        if !self.powered {
-            return Err(Silence::NotPowered);
-        }
-        let plan = self.armed_fault.take();
-        self.platform.image.eeprom.begin_command(plan);
-        match self.dispatch(bytes) {
-            Ok(mut response) => {
-                if self.platform.needs_persist() {
-                    // INVARIANT: no response before durability.
-                    if let Err(error) = self.platform.persist() {
-                        tracing::error!(%error, "card state could not be saved");
-                        response = Response::status(StatusWord::MEMORY_FAILURE);
-                    }
-                }
-                tracing::debug!(sw = %response.sw, len = response.data.len(), "R-APDU");
-                Ok(response.to_bytes())
-            }
-            Err(_power_lost) => {
-                // The medium keeps what was physically written, torn value and journal included;
-                // recovery at the next power-up makes sense of it.
-                if let Err(error) = self.platform.persist() {
-                    tracing::error!(%error, "could not save the torn card image");
-                }
-                self.power_off();
-                Err(Silence::PowerLost)
-            }
-        }
-    }
-
-    /// Routes one APDU. `Err` only when power was lost.
-    fn dispatch(&mut self, bytes: &[u8]) -> Result<Response, CardError> {
-        let command = match Command::from_bytes(bytes) {
-            Ok(command) => command,
-            Err(error) => return Ok(Response::status(error.status_word())),
-        };
-        let channel = match channel_of(command.cla) {
-            Ok(channel) if self.channels.is_open(channel) => channel,
-            Ok(_) => return Ok(Response::status(StatusWord::LOGICAL_CHANNEL_NOT_SUPPORTED)),
-            Err(sw) => return Ok(Response::status(sw)),
-        };
-        let mut command = command;
-        if command.cla < 0x40 || command.cla >= 0x80 {
-            // Applets see the class without the channel number; `Context::channel` carries it.
-            command.cla &= !0x03;
-        }
-        let interindustry = command.cla & 0x80 == 0;
-        let selected = self.channels.selected(channel);
-        self.trace_command(&command, selected);
-
-        if interindustry && command.ins == 0xC0 {
-            return Ok(self.get_response(channel, &command));
-        }
-        self.pending = None;
-
-        let is_os_command = interindustry && matches!(command.ins, 0xA4 | 0x70);
-        let reassemble = !is_os_command
-            && selected.is_some_and(|owner| self.applets[usize::from(owner)].reassembles_chains());
-        let command = if reassemble || self.chain.is_pending() {
-            match self.chain.push(command) {
-                Ok(Chained::Pending) => return Ok(Response::status(StatusWord::SUCCESS)),
-                Ok(Chained::Complete(whole)) => whole,
-                Err(error) => return Ok(Response::status(error.status_word())),
-            }
-        } else if is_os_command && command.is_chained() {
-            return Ok(Response::status(StatusWord::CHAINING_NOT_SUPPORTED));
-        } else {
-            command
-        };
-
-        if interindustry && command.ins == 0xA4 && command.p1 == 0x04 {
-            return self.select_by_name(channel, &command);
-        }
-        if interindustry && command.ins == 0x70 {
-            return self.manage_channel(channel, &command);
-        }
-        let Some(owner) = selected else {
-            // No application on this channel to take the command.
-            return Ok(Response::status(StatusWord::INS_NOT_SUPPORTED));
-        };
-        let mut reply = Reply::new(MAX_RESPONSE_LEN);
-        let result = {
-            let mut ctx = Context {
-                platform: &mut self.platform,
-                owner,
-                channel,
-            };
-            self.applets[usize::from(owner)].process(&mut ctx, &command, &mut reply)
-        };
-        self.close_open_transaction()?;
-        match result {
-            Ok(()) => {
-                let (data, status) = reply.into_parts();
-                Ok(self.send(channel, &command, data, status))
-            }
-            Err(error) => match error.status_word() {
-                Some(sw) => Ok(Response::status(sw)),
-                None => Err(CardError::PowerLost),
-            },
-        }
-    }
-
-    fn trace_command(&self, command: &Command, selected: Option<Owner>) {
-        if !tracing::enabled!(tracing::Level::DEBUG) {
-            return;
-        }
-        let sensitive =
-            selected.is_some_and(|owner| self.applets[usize::from(owner)].is_sensitive(command));
-        let data = if sensitive {
-            "<redacted>".to_string()
-        } else {
-            apdu::hex_spaced(&command.data)
-        };
-        tracing::debug!(header = %apdu::hex_spaced(&command.header()), data = %data, "C-APDU");
-    }
-
-    /// A transaction still open when the applet returns is aborted, as Java Card does.
-    fn close_open_transaction(&mut self) -> Result<(), CardError> {
-        if self.platform.image.eeprom.in_transaction() {
-            tracing::warn!("applet returned with a transaction open; aborting it");
-            self.platform.image.eeprom.abort()?;
-        }
-        if self.platform.image.eeprom.power_was_lost() {
-            return Err(CardError::PowerLost);
-        }
-        Ok(())
-    }
-
-    /// Hands out response data in pieces the host can take: at most Ne bytes, and at most 256 in a short
-    /// APDU; the rest waits for GET RESPONSE behind `61 xx`.
-    fn send(
-        &mut self,
-        channel: u8,
-        command: &Command,
-        mut data: Vec<u8>,
-        status: StatusWord,
-    ) -> Response {
-        let ne = command.ne().unwrap_or(apdu::MAX_SHORT_NE);
-        let piece = if command.is_extended() {
-            ne
-        } else {
-            ne.min(apdu::MAX_SHORT_NE)
-        };
-        if data.len() <= piece {
-            return Response::new(data, status);
-        }
-        let rest = data.split_off(piece);
-        let sw = remaining_status(rest.len());
-        self.pending = Some(Pending {
-            channel,
-            data: rest,
-            status,
-        });
-        Response::new(data, sw)
-    }
-
-    fn get_response(&mut self, channel: u8, command: &Command) -> Response {
-        if command.p1 != 0 || command.p2 != 0 {
-            return Response::status(StatusWord::INCORRECT_P1P2);
-        }
-        if !command.data.is_empty() {
-            return Response::status(StatusWord::WRONG_LENGTH);
-        }
-        let Some(mut pending) = self.pending.take().filter(|p| p.channel == channel) else {
-            // Nothing is waiting to be fetched.
-            return Response::status(StatusWord::CONDITIONS_NOT_SATISFIED);
-        };
-        let ne = command.ne().unwrap_or(apdu::MAX_SHORT_NE);
-        let take = ne.min(pending.data.len());
-        let rest = pending.data.split_off(take);
-        let piece = std::mem::replace(&mut pending.data, rest);
-        if pending.data.is_empty() {
-            return Response::new(piece, pending.status);
-        }
-        let sw = remaining_status(pending.data.len());
-        self.pending = Some(pending);
-        Response::new(piece, sw)
-    }
-
-    /// SELECT by DF name (P1 = 04): a full AID or a prefix of one.
-    fn select_by_name(&mut self, channel: u8, command: &Command) -> Result<Response, CardError> {
-        let occurrence = command.p2 & 0x03;
-        if command.p2 & 0xF0 != 0 || !matches!(occurrence, 0x00 | 0x02) {
-            return Ok(Response::status(StatusWord::INCORRECT_P1P2));
-        }
-        let current = self.channels.selected(channel);
-        let target = if command.data.is_empty() {
-            self.platform.image.default_applet
-        } else {
-            let matches: Vec<Owner> = (0..self.platform.image.applets.len())
-                .filter(|&i| self.platform.image.applets[i].starts_with(&command.data))
-                .map(|i| i as Owner)
-                .collect();
-            match (occurrence, current) {
-                // "Next occurrence": the match after the current selection, wrapping around.
-                (0x02, Some(current)) => matches
-                    .iter()
-                    .find(|&&owner| owner > current)
-                    .or(matches.first())
-                    .copied(),
-                _ => matches.first().copied(),
-            }
-        };
-        let Some(target) = target else {
-            // INVARIANT: an unknown AID keeps the current selection.
-            return Ok(Response::status(StatusWord::NOT_FOUND));
-        };
-        if let Some(previous) = current {
-            self.run_deselect(channel, previous);
-        }
-        self.channels.select(channel, None);
-        let mut reply = Reply::new(MAX_RESPONSE_LEN);
-        match self.run_select(channel, target, &mut reply) {
-            Ok(()) => {
-                self.channels.select(channel, Some(target));
-                let (data, status) = reply.into_parts();
-                let data = if command.p2 & 0x0C == 0x0C {
-                    Vec::new()
-                } else {
-                    data
-                };
-                self.close_open_transaction()?;
-                Ok(self.send(channel, command, data, status))
-            }
-            Err(error) => {
-                self.close_open_transaction()?;
-                match error.status_word() {
-                    Some(sw) => Ok(Response::status(sw)),
-                    None => Err(CardError::PowerLost),
-                }
-            }
-        }
-    }
-
-    fn run_select(
-        &mut self,
-        channel: u8,
-        owner: Owner,
-        reply: &mut Reply,
-    ) -> Result<(), CardError> {
-        let mut ctx = Context {
-            platform: &mut self.platform,
-            owner,
-            channel,
-        };
-        self.applets[usize::from(owner)].select(&mut ctx, reply)
-    }
-
-    fn run_deselect(&mut self, channel: u8, owner: Owner) {
-        let mut ctx = Context {
-            platform: &mut self.platform,
-            owner,
-            channel,
-        };
-        self.applets[usize::from(owner)].deselect(&mut ctx);
-        self.platform.transient.clear_on_deselect(owner);
-    }
-
-    /// MANAGE CHANNEL: P1 = 00 opens (P2 = 00: the card picks), P1 = 80 closes channel P2.
-    fn manage_channel(&mut self, channel: u8, command: &Command) -> Result<Response, CardError> {
-        if !command.data.is_empty() {
-            return Ok(Response::status(StatusWord::WRONG_LENGTH));
-        }
-        match command.p1 {
-            0x00 => {
-                let new = match command.p2 {
-                    0 => match self.channels.lowest_closed() {
-                        Some(new) => new,
-                        None => return Ok(Response::status(StatusWord::FUNCTION_NOT_SUPPORTED)),
-                    },
-                    p2 if usize::from(p2) >= crate::channel::CHANNELS => {
-                        return Ok(Response::status(StatusWord::LOGICAL_CHANNEL_NOT_SUPPORTED))
-                    }
-                    p2 if self.channels.is_open(p2) => {
-                        return Ok(Response::status(StatusWord::INCORRECT_P1P2))
-                    }
-                    p2 => p2,
-                };
-                self.channels.open(new);
-                // ISO 7816-4: opened from the basic channel, the new channel gets the default applet;
-                // opened from another channel, it gets that channel's applet.
-                let inherit = if channel == BASIC_CHANNEL {
-                    self.platform.image.default_applet
-                } else {
-                    self.channels.selected(channel)
-                };
-                if let Some(owner) = inherit {
-                    let mut reply = Reply::new(MAX_RESPONSE_LEN);
-                    if self.run_select(new, owner, &mut reply).is_ok() {
-                        self.channels.select(new, Some(owner));
-                    }
-                }
-                self.close_open_transaction()?;
-                let data = if command.p2 == 0 {
-                    vec![new]
-                } else {
-                    Vec::new()
-                };
-                Ok(Response::new(data, StatusWord::SUCCESS))
-            }
-            0x80 => {
-                let target = command.p2;
-                if target == BASIC_CHANNEL {
-                    return Ok(Response::status(StatusWord::INCORRECT_P1P2));
-                }
-                if usize::from(target) >= crate::channel::CHANNELS || !self.channels.is_open(target)
-                {
-                    return Ok(Response::status(StatusWord::LOGICAL_CHANNEL_NOT_SUPPORTED));
-                }
-                if let Some(owner) = self.channels.selected(target) {
-                    self.run_deselect(target, owner);
-                }
-                self.channels.close(target);
-                if self.pending.as_ref().is_some_and(|p| p.channel == target) {
-                    self.pending = None;
-                }
-                self.close_open_transaction()?;
-                Ok(Response::status(StatusWord::SUCCESS))
-            }
-            _ => Ok(Response::status(StatusWord::INCORRECT_P1P2)),
-        }
-    }
-}
-
-fn remaining_status(remaining: usize) -> StatusWord {
-    // 61 00 means "256 or more".
-    StatusWord::bytes_remaining(remaining.min(256) as u8)
 }
 
 fn unknown(aid: &[u8]) -> CardOsError {

@@ -1,9 +1,8 @@
 //! Logical channels: the basic channel and three supplementary ones, each with its own selection.
 //! The channel number is taken from CLA.
 
-use apdu::StatusWord;
-
 use crate::store::Owner;
+use crate::CardError;
 
 pub const BASIC_CHANNEL: u8 = 0;
 /// Channels this card supports (basic + 3).
@@ -60,17 +59,17 @@ impl Channels {
     }
 }
 
-/// The logical channel a class byte addresses, or the status word that refuses the class.
-pub fn channel_of(cla: u8) -> Result<u8, StatusWord> {
+/// The logical channel a class byte addresses, or the refusal of the class.
+pub fn channel_of(cla: u8) -> Result<u8, CardError> {
     match cla {
-        0xFF => Err(StatusWord::CLA_NOT_SUPPORTED),
+        0xFF => Err(CardError::InvalidClass { cla }),
         // 001x xxxx is reserved for future use.
-        0x20..=0x3F => Err(StatusWord::CLA_NOT_SUPPORTED),
+        0x20..=0x3F => Err(CardError::InvalidClass { cla }),
         // First interindustry class 000x xxxx: b4b3 secure messaging, b2b1 channel 0..3.
-        0x00..=0x1F if cla & 0x0C != 0 => Err(StatusWord::SECURE_MESSAGING_NOT_SUPPORTED),
+        0x00..=0x1F if cla & 0x0C != 0 => Err(CardError::SecureMessagingNotSupported { cla }),
         0x00..=0x1F => Ok(cla & 0x03),
         // Further interindustry class 01xx xxxx: b6 secure messaging, b4..b1 channel 4..19.
-        0x40..=0x7F if cla & 0x20 != 0 => Err(StatusWord::SECURE_MESSAGING_NOT_SUPPORTED),
+        0x40..=0x7F if cla & 0x20 != 0 => Err(CardError::SecureMessagingNotSupported { cla }),
         0x40..=0x7F => Ok(4 + (cla & 0x0F)),
         // Proprietary classes code the channel as the first interindustry class does; the applet
         // decides whether it accepts the class.
@@ -81,22 +80,24 @@ pub fn channel_of(cla: u8) -> Result<u8, StatusWord> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use apdu::StatusWord;
 
     #[test]
     fn class_byte_decoding() {
-        assert_eq!(channel_of(0x00), Ok(0));
-        assert_eq!(channel_of(0x13), Ok(3));
-        assert_eq!(channel_of(0x81), Ok(1));
-        assert_eq!(channel_of(0x45), Ok(9));
+        let sw = |cla| channel_of(cla).map_err(|e| e.status_word());
+        assert_eq!(sw(0x00), Ok(0));
+        assert_eq!(sw(0x13), Ok(3));
+        assert_eq!(sw(0x81), Ok(1));
+        assert_eq!(sw(0x45), Ok(9));
         assert_eq!(
-            channel_of(0x0C),
-            Err(StatusWord::SECURE_MESSAGING_NOT_SUPPORTED)
+            sw(0x0C),
+            Err(Some(StatusWord::SECURE_MESSAGING_NOT_SUPPORTED))
         );
         assert_eq!(
-            channel_of(0x60),
-            Err(StatusWord::SECURE_MESSAGING_NOT_SUPPORTED)
+            sw(0x60),
+            Err(Some(StatusWord::SECURE_MESSAGING_NOT_SUPPORTED))
         );
-        assert_eq!(channel_of(0x20), Err(StatusWord::CLA_NOT_SUPPORTED));
-        assert_eq!(channel_of(0xFF), Err(StatusWord::CLA_NOT_SUPPORTED));
+        assert_eq!(sw(0x20), Err(Some(StatusWord::CLA_NOT_SUPPORTED)));
+        assert_eq!(sw(0xFF), Err(Some(StatusWord::CLA_NOT_SUPPORTED)));
     }
 }

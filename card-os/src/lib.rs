@@ -7,9 +7,12 @@ mod clock;
 mod contact;
 pub mod crypto;
 mod error;
+pub mod ins;
 mod pin;
+mod platform;
 mod secret;
 pub mod store;
+#[cfg(any(test, feature = "testing"))]
 pub mod tearing;
 mod transient;
 
@@ -21,8 +24,10 @@ pub use card::{
 };
 pub use channel::{channel_of, BASIC_CHANNEL, CHANNELS};
 pub use clock::Clock;
-pub use error::CardError;
+pub use error::{CardError, Requirement, Warning};
 pub use pin::{OwnerPin, PinCheck, PinPolicy};
 pub use secret::{ct_eq, Secret};
-pub use store::{Durability, FaultPlan, ImageError, StoreError};
+#[cfg(any(test, feature = "testing"))]
+pub use store::FaultPlan;
+pub use store::{Durability, ImageError, StoreError};
 pub use transient::Lifetime;

@@ -88,10 +88,6 @@ impl OwnerPin {
         Ok(())
     }
 
-    pub fn exists(&self, ctx: &mut Context<'_>) -> bool {
-        ctx.store().get(self.record).is_some()
-    }
-
     /// Creates (or replaces) the PIN with a full try counter.
     pub fn create(
         &self,
@@ -192,25 +188,5 @@ impl OwnerPin {
         )?;
         header.tries_left = header.try_limit;
         self.write(ctx, &header, new_value)
-    }
-
-    /// Restores a full try counter without changing the value (unblock by an authorized caller).
-    pub fn reset_tries(&self, ctx: &mut Context<'_>) -> Result<(), CardError> {
-        let (mut header, value) = self.read(ctx)?;
-        let value = zeroize::Zeroizing::new(value);
-        header.tries_left = header.try_limit;
-        self.write(ctx, &header, &value)
-    }
-
-    /// Changes the try limit and refills the counter.
-    pub fn set_try_limit(&self, ctx: &mut Context<'_>, limit: u8) -> Result<(), CardError> {
-        if limit == 0 || limit > 15 {
-            return Err(CardError::InvalidData);
-        }
-        let (mut header, value) = self.read(ctx)?;
-        let value = zeroize::Zeroizing::new(value);
-        header.try_limit = limit;
-        header.tries_left = limit;
-        self.write(ctx, &header, &value)
     }
 }

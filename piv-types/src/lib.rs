@@ -78,9 +78,32 @@ pub mod tag {
     pub const CERTIFICATE: u32 = 0x70;
     pub const CERT_INFO: u32 = 0x71;
     pub const ERROR_DETECTION: u32 = 0xFE;
-    /// CHUID fields: GUID (16 bytes) and expiry (`YYYYMMDD`).
+    /// CHUID fields: FASC-N, GUID (16 bytes), expiry (`YYYYMMDD`), issuer signature.
+    pub const CHUID_FASC_N: u32 = 0x30;
     pub const CHUID_GUID: u32 = 0x34;
     pub const CHUID_EXPIRY: u32 = 0x35;
+    pub const CHUID_SIGNATURE: u32 = 0x3E;
+
+    /// Card Capability Container fields (SP 800-73-4 part 1, table 8).
+    pub const CCC_CARD_IDENTIFIER: u32 = 0xF0;
+    pub const CCC_CONTAINER_VERSION: u32 = 0xF1;
+    pub const CCC_GRAMMAR_VERSION: u32 = 0xF2;
+    pub const CCC_APPLICATIONS_URL: u32 = 0xF3;
+    pub const CCC_PKCS15: u32 = 0xF4;
+    pub const CCC_DATA_MODEL: u32 = 0xF5;
+    pub const CCC_ACCESS_CONTROL_RULES: u32 = 0xF6;
+    pub const CCC_CARD_APDUS: u32 = 0xF7;
+    pub const CCC_REDIRECTION: u32 = 0xFA;
+    pub const CCC_CAPABILITY_TUPLES: u32 = 0xFB;
+    pub const CCC_STATUS_TUPLES: u32 = 0xFC;
+    pub const CCC_NEXT_CCC: u32 = 0xFD;
+
+    /// Discovery object fields: the PIV AID and the PIN usage policy.
+    pub const APPLICATION_ID: u32 = 0x4F;
+    pub const PIN_USAGE_POLICY: u32 = 0x5F2F;
+    /// SELECT answer: the application property template and its coexistent tag allocation authority.
+    pub const APPLICATION_PROPERTY: u32 = 0x61;
+    pub const TAG_ALLOCATION_AUTHORITY: u32 = 0x79;
 
     /// GENERAL AUTHENTICATE: the dynamic authentication template and its items.
     pub const DYNAMIC_AUTH: u32 = 0x7C;
@@ -110,6 +133,8 @@ pub mod tag {
     pub const META_PUBLIC_KEY: u32 = 0x04;
     pub const META_IS_DEFAULT: u32 = 0x05;
     pub const META_RETRIES: u32 = 0x06;
+    /// The `META_ALGORITHM` value of a PIN or PUK (they have no key algorithm).
+    pub const META_PIN_ALGORITHM: u8 = 0xFF;
 
     /// Printed information (SP 800-73-4 §3.1.4).
     pub const PRINTED_NAME: u32 = 0x01;

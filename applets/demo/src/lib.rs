@@ -19,8 +19,10 @@
 //! | `00 20 00 81 [Lc pin]` | verify the PIN; without data, ask its status | `90 00`, `63 Cx`, `69 83` |
 //! | `00 24 00 81 Lc new` | change the PIN (after verification) | |
 
-use card_os::apdu::{Command, StatusWord};
-use card_os::{Aid, Applet, CardError, Context, Lifetime, OwnerPin, PinCheck, PinPolicy, Reply};
+use card_os::apdu::Command;
+use card_os::{
+    Aid, Applet, CardError, Context, Lifetime, OwnerPin, PinCheck, PinPolicy, Reply, Requirement,
+};
 
 /// `F0 "tessera" 01`.
 pub const DEMO_AID: &[u8] = &[0xF0, 0x74, 0x65, 0x73, 0x73, 0x65, 0x72, 0x61, 0x01];
@@ -37,6 +39,35 @@ const PIN_VALIDATED: u16 = 1;
 const TRANSIENT_BASE: u16 = 0x10;
 
 const PIN: OwnerPin = OwnerPin::new(PIN_RECORD, PIN_VALIDATED);
+
+/// The interindustry class, where VERIFY, CHANGE REFERENCE DATA and command chaining are defined.
+const CLA_ISO: u8 = 0x00;
+/// The proprietary class of the demo commands.
+const CLA_DEMO: u8 = 0x80;
+/// CLA bit 8: set in every proprietary class.
+const PROPRIETARY_CLASS_BIT: u8 = 0x80;
+/// The demo PIN's reference (P2 of VERIFY and CHANGE REFERENCE DATA).
+const PIN_REFERENCE: u8 = 0x81;
+/// FCI template and its DF name.
+const TAG_FCI: u8 = 0x6F;
+const TAG_DF_NAME: u8 = 0x84;
+
+/// Instruction bytes, one table (see the module docs for what each does).
+mod ins {
+    pub const VERIFY: u8 = 0x20;
+    pub const CHANGE_REFERENCE: u8 = 0x24;
+    pub const INCREMENT: u8 = 0x10;
+    pub const READ_COUNTER: u8 = 0x12;
+    pub const WRITE_RECORDS: u8 = 0x20;
+    pub const READ_RECORD: u8 = 0x22;
+    pub const ECHO: u8 = 0x30;
+    pub const STORE_BLOB: u8 = 0x50;
+    pub const DELETE_BLOB: u8 = 0x52;
+    pub const SET_TRANSIENT: u8 = 0x60;
+    pub const GET_TRANSIENT: u8 = 0x62;
+    pub const RANDOM: u8 = 0x70;
+    pub const CLOCK: u8 = 0x72;
+}
 
 pub fn aid() -> Aid {
     // DEMO_AID is 9 bytes: always a valid AID.
@@ -84,13 +115,19 @@ impl Applet for DemoApplet {
 
     fn select(&mut self, _ctx: &mut Context<'_>, reply: &mut Reply) -> Result<(), CardError> {
         // FCI: 6F { 84 AID }.
-        let mut fci = vec![0x6F, DEMO_AID.len() as u8 + 2, 0x84, DEMO_AID.len() as u8];
+        let mut fci = vec![
+            TAG_FCI,
+            DEMO_AID.len() as u8 + 2,
+            TAG_DF_NAME,
+            DEMO_AID.len() as u8,
+        ];
         fci.extend_from_slice(DEMO_AID);
         reply.push(&fci)
     }
 
     fn is_sensitive(&self, command: &Command) -> bool {
-        command.cla & 0x80 == 0 && matches!(command.ins, 0x20 | 0x24)
+        command.cla & PROPRIETARY_CLASS_BIT == 0
+            && matches!(command.ins, ins::VERIFY | ins::CHANGE_REFERENCE)
     }
 
     fn process(
@@ -101,9 +138,9 @@ impl Applet for DemoApplet {
     ) -> Result<(), CardError> {
         match (command.cla, command.ins) {
             // Echo and blobs also answer in the ISO class, where command chaining is defined.
-            (0x00, 0x30 | 0x50) => self.process_proprietary(ctx, command, reply),
-            (0x00, _) => self.process_iso(ctx, command, reply),
-            (0x80, _) => self.process_proprietary(ctx, command, reply),
+            (CLA_ISO, ins::ECHO | ins::STORE_BLOB) => self.process_proprietary(ctx, command, reply),
+            (CLA_ISO, _) => self.process_iso(ctx, command, reply),
+            (CLA_DEMO, _) => self.process_proprietary(ctx, command, reply),
             _ => Err(CardError::ClaNotSupported),
         }
     }
@@ -117,8 +154,8 @@ impl DemoApplet {
         _reply: &mut Reply,
     ) -> Result<(), CardError> {
         match command.ins {
-            0x20 => {
-                if command.p1 != 0 || command.p2 != 0x81 {
+            ins::VERIFY => {
+                if command.p1 != 0 || command.p2 != PIN_REFERENCE {
                     return Err(CardError::IncorrectP1P2);
                 }
                 if command.data.is_empty() {
@@ -126,23 +163,21 @@ impl DemoApplet {
                     return match PIN.tries_left(ctx)? {
                         0 => Err(CardError::AuthenticationBlocked),
                         _ if PIN.is_validated(ctx) => Ok(()),
-                        tries => Err(CardError::Status(StatusWord::remaining_retries(tries))),
+                        tries_left => Err(CardError::NotVerified { tries_left }),
                     };
                 }
                 match PIN.check(ctx, &command.data)? {
                     PinCheck::Verified => Ok(()),
-                    PinCheck::Wrong { tries_left } => {
-                        Err(CardError::Status(StatusWord::remaining_retries(tries_left)))
-                    }
+                    PinCheck::Wrong { tries_left } => Err(CardError::WrongPin { tries_left }),
                     PinCheck::Blocked => Err(CardError::AuthenticationBlocked),
                 }
             }
-            0x24 => {
-                if command.p1 != 0 || command.p2 != 0x81 {
+            ins::CHANGE_REFERENCE => {
+                if command.p1 != 0 || command.p2 != PIN_REFERENCE {
                     return Err(CardError::IncorrectP1P2);
                 }
                 if !PIN.is_validated(ctx) {
-                    return Err(CardError::SecurityStatusNotSatisfied);
+                    return Err(CardError::SecurityStatusNotSatisfied(Requirement::Pin));
                 }
                 PIN.update(ctx, &command.data)
             }
@@ -158,16 +193,16 @@ impl DemoApplet {
     ) -> Result<(), CardError> {
         let (p1, p2) = (command.p1, command.p2);
         match command.ins {
-            0x10 | 0x12 => {
+            ins::INCREMENT | ins::READ_COUNTER => {
                 no_data(command)?;
                 let mut counter = u32_record(ctx, COUNTER);
-                if command.ins == 0x10 {
+                if command.ins == ins::INCREMENT {
                     counter = counter.wrapping_add(1);
                     ctx.store().put(COUNTER, &counter.to_be_bytes())?;
                 }
                 reply.push(&counter.to_be_bytes())
             }
-            0x20 => {
+            ins::WRITE_RECORDS => {
                 if !(1..=8).contains(&p1) || p2 != 0 {
                     return Err(CardError::IncorrectP1P2);
                 }
@@ -181,16 +216,16 @@ impl DemoApplet {
                 store.commit_transaction()?;
                 reply.push(&generation.to_be_bytes())
             }
-            0x22 => {
+            ins::READ_RECORD => {
                 no_data(command)?;
                 let value = ctx
                     .store()
                     .get(RECORD_BASE + u16::from(p1))
                     .map(<[u8]>::to_vec)
-                    .ok_or(CardError::Status(StatusWord::RECORD_NOT_FOUND))?;
+                    .ok_or(CardError::RecordNotFound)?;
                 reply.push(&value)
             }
-            0x30 => {
+            ins::ECHO => {
                 let wanted = usize::from(u16::from_be_bytes([p1, p2]));
                 if wanted == 0 {
                     reply.push(&command.data)
@@ -199,17 +234,17 @@ impl DemoApplet {
                     reply.push(&pattern)
                 }
             }
-            0x50 => {
+            ins::STORE_BLOB => {
                 ctx.store().put(BLOB_BASE + u16::from(p1), &command.data)?;
                 let free = ctx.store().free() as u32;
                 reply.push(&free.to_be_bytes())
             }
-            0x52 => {
+            ins::DELETE_BLOB => {
                 no_data(command)?;
                 ctx.store().remove(BLOB_BASE + u16::from(p1))?;
                 Ok(())
             }
-            0x60 => {
+            ins::SET_TRANSIENT => {
                 let lifetime = match p1 {
                     0 => Lifetime::ClearOnReset,
                     1 => Lifetime::ClearOnDeselect,
@@ -219,7 +254,7 @@ impl DemoApplet {
                     .set(TRANSIENT_BASE + u16::from(p1), &command.data, lifetime);
                 Ok(())
             }
-            0x62 => {
+            ins::GET_TRANSIENT => {
                 no_data(command)?;
                 let value = ctx
                     .transient()
@@ -228,13 +263,13 @@ impl DemoApplet {
                     .ok_or(CardError::ReferenceNotFound)?;
                 reply.push(&value)
             }
-            0x70 => {
+            ins::RANDOM => {
                 no_data(command)?;
                 let n = if p1 == 0 { 16 } else { usize::from(p1) };
                 let bytes = ctx.crypto().random_vec(n)?;
                 reply.push(&bytes)
             }
-            0x72 => {
+            ins::CLOCK => {
                 no_data(command)?;
                 reply.push(&ctx.clock().unix_seconds().to_be_bytes())
             }

@@ -5,33 +5,29 @@ mod keys;
 mod mgmt;
 mod objects;
 mod params;
+mod personalize;
 mod pin;
-mod secret;
 mod state;
 mod yubico;
 
 use card_os::apdu::Command;
 use card_os::{Aid, Applet, CardError, Context, Reply};
+use piv_types::{ins, p};
 
-use commands::{ins, AuthKey, PivCommand};
-use pin::{PaddedPin, PinReference};
+use commands::PivCommand;
 
-pub use keys::{KeySlot, PinPolicy, TouchPolicy};
 pub use objects::MAX_OBJECT_LEN;
-pub use params::{
-    InstallParams, ManagementAlgorithm, ParamsError, DEFAULT_MANAGEMENT_KEY, DEFAULT_PIN,
-    DEFAULT_PUK, DEFAULT_RETRIES,
+pub use params::{InstallParams, ParamsError, DEFAULT_RETRIES};
+pub use piv_types::aid::PIV as PIV_AID;
+pub use piv_types::{
+    KeySlot, ManagementAlgorithm, PinPolicy, TouchPolicy, DEFAULT_MANAGEMENT_KEY, DEFAULT_PIN,
+    DEFAULT_PUK,
 };
 pub use yubico::attest::ATTESTATION_SUBJECT;
 pub use yubico::VERSION;
 
-/// The PIV application identifier (NIST SP 800-73-4).
-pub const PIV_AID: &[u8] = &[
-    0xA0, 0x00, 0x00, 0x03, 0x08, 0x00, 0x00, 0x10, 0x00, 0x01, 0x00,
-];
-
-/// The SELECT answer: application property template with the PIX and the coexistent tag allocation
-/// authority. No secure-messaging algorithms are advertised.
+/// The SELECT answer: application property template (`61`) with the PIX (`4F`) and the coexistent tag
+/// allocation authority (`79 { 4F RID }`). No secure-messaging algorithms are advertised.
 pub const SELECT_RESPONSE: &[u8] = &[
     0x61, 0x11, 0x4F, 0x06, 0x00, 0x00, 0x10, 0x00, 0x01, 0x00, 0x79, 0x07, 0x4F, 0x05, 0xA0, 0x00,
     0x00, 0x03, 0x08,
@@ -46,31 +42,11 @@ pub fn factory() -> Box<dyn Applet> {
     Box::new(PivApplet)
 }
 
+/// PIV commands are all in the interindustry class (channel bits stripped by the OS).
+const CLA_ISO: u8 = 0x00;
+
 /// The PIV applet. Stateless: everything lives in the card's store and transient memory.
 pub struct PivApplet;
-
-/// Writes PIN, PUK, management key and a fresh CHUID / CCC (install and RESET).
-fn personalize(ctx: &mut Context<'_>, params: &InstallParams) -> Result<(), CardError> {
-    pin::create(
-        ctx,
-        PinReference::Pin,
-        params.pin_retries,
-        &PaddedPin::pad(&params.pin),
-    )?;
-    pin::create(
-        ctx,
-        PinReference::Puk,
-        params.puk_retries,
-        &PaddedPin::pad(&params.puk),
-    )?;
-    mgmt::store(
-        ctx,
-        params.management_algorithm,
-        &params.management_key,
-        TouchPolicy::Never,
-    )?;
-    objects::write_identity(ctx)
-}
 
 impl Applet for PivApplet {
     fn install(&mut self, ctx: &mut Context<'_>, params: &[u8]) -> Result<(), CardError> {
@@ -88,7 +64,7 @@ impl Applet for PivApplet {
             serial => serial,
         };
         ctx.store().put(state::REC_SERIAL, &serial.to_be_bytes())?;
-        personalize(ctx, &params)?;
+        personalize::personalize(ctx, &params)?;
         yubico::attest::create_attestation_identity(ctx)
     }
 
@@ -104,7 +80,7 @@ impl Applet for PivApplet {
             | ins::RESET_RETRY_COUNTER
             | ins::SET_MANAGEMENT_KEY
             | ins::IMPORT_KEY => true,
-            ins::GENERAL_AUTHENTICATE => command.p2 == 0x9B,
+            ins::GENERAL_AUTHENTICATE => command.p2 == p::MANAGEMENT_KEY,
             _ => false,
         }
     }
@@ -115,7 +91,7 @@ impl Applet for PivApplet {
         command: &Command,
         reply: &mut Reply,
     ) -> Result<(), CardError> {
-        if command.cla != 0x00 {
+        if command.cla != CLA_ISO {
             return Err(CardError::ClaNotSupported);
         }
         match PivCommand::parse(command)? {
@@ -132,19 +108,12 @@ impl Applet for PivApplet {
             }
             PivCommand::Generate {
                 slot,
+                algorithm,
                 pin_policy,
                 touch_policy,
-            } => keys::generate(ctx, slot, pin_policy, touch_policy, reply),
-            PivCommand::Authenticate {
-                algorithm,
-                key: AuthKey::Management,
-                request,
-            } => mgmt::authenticate(ctx, algorithm, request, reply),
-            PivCommand::Authenticate {
-                algorithm,
-                key: AuthKey::Slot(slot),
-                request,
-            } => keys::authenticate(ctx, algorithm, slot, request, reply),
+            } => keys::generate(ctx, slot, algorithm, pin_policy, touch_policy, reply),
+            PivCommand::MgmtAuth { alg, step } => mgmt::authenticate(ctx, alg, step, reply),
+            PivCommand::SlotAuth { slot, alg, op } => keys::authenticate(ctx, slot, alg, op, reply),
             PivCommand::GetVersion => yubico::version(reply),
             PivCommand::GetSerial => yubico::serial(ctx, reply),
             PivCommand::SetManagementKey {
@@ -159,10 +128,18 @@ impl Applet for PivApplet {
             PivCommand::MoveKey { to, from } => keys::move_key(ctx, to, from),
             PivCommand::ImportKey {
                 slot,
+                algorithm,
                 private,
                 pin_policy,
                 touch_policy,
-            } => keys::import(ctx, slot, private.expose(), pin_policy, touch_policy),
+            } => keys::import(
+                ctx,
+                slot,
+                algorithm,
+                private.expose(),
+                pin_policy,
+                touch_policy,
+            ),
         }
     }
 }

@@ -6,85 +6,24 @@
 //! Empty params mean [`InstallParams::default`].
 
 use card_os::apdu::tlv;
-use card_os::crypto::BlockCipher;
+use card_os::Secret;
+use piv_types::{ManagementAlgorithm, DEFAULT_MANAGEMENT_KEY, DEFAULT_PIN, DEFAULT_PUK};
 use thiserror::Error;
 
-/// The default PIV PIN (`123456`).
-pub const DEFAULT_PIN: &[u8] = b"123456";
-/// The default PIV PUK (`12345678`).
-pub const DEFAULT_PUK: &[u8] = b"12345678";
-/// The default management key: `01 02 … 08` three times.
-pub const DEFAULT_MANAGEMENT_KEY: [u8; 24] = [
-    1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4, 5, 6, 7, 8,
-];
 /// Default PIN and PUK try limits.
 pub const DEFAULT_RETRIES: u8 = 3;
 
-/// The block cipher of the management key (9B), with its PIV algorithm id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ManagementAlgorithm {
-    TripleDes,
-    Aes128,
-    Aes192,
-    Aes256,
-}
-
-impl ManagementAlgorithm {
-    /// The PIV algorithm identifier (`03`, `08`, `0A`, `0C`).
-    pub const fn id(self) -> u8 {
-        match self {
-            ManagementAlgorithm::TripleDes => 0x03,
-            ManagementAlgorithm::Aes128 => 0x08,
-            ManagementAlgorithm::Aes192 => 0x0A,
-            ManagementAlgorithm::Aes256 => 0x0C,
-        }
-    }
-
-    pub const fn from_id(id: u8) -> Option<Self> {
-        match id {
-            0x03 => Some(ManagementAlgorithm::TripleDes),
-            0x08 => Some(ManagementAlgorithm::Aes128),
-            0x0A => Some(ManagementAlgorithm::Aes192),
-            0x0C => Some(ManagementAlgorithm::Aes256),
-            _ => None,
-        }
-    }
-
-    pub const fn cipher(self) -> BlockCipher {
-        match self {
-            ManagementAlgorithm::TripleDes => BlockCipher::TripleDes,
-            ManagementAlgorithm::Aes128 => BlockCipher::Aes128,
-            ManagementAlgorithm::Aes192 => BlockCipher::Aes192,
-            ManagementAlgorithm::Aes256 => BlockCipher::Aes256,
-        }
-    }
-
-    pub const fn key_len(self) -> usize {
-        match self {
-            ManagementAlgorithm::TripleDes | ManagementAlgorithm::Aes192 => 24,
-            ManagementAlgorithm::Aes128 => 16,
-            ManagementAlgorithm::Aes256 => 32,
-        }
-    }
-
-    pub const fn block_len(self) -> usize {
-        match self {
-            ManagementAlgorithm::TripleDes => 8,
-            _ => 16,
-        }
-    }
-}
-
-/// How the PIV applet is personalized at installation.
+/// How the PIV applet is personalized at installation. PIN, PUK and management key are [`Secret`]s:
+/// never printed, zeroized on drop, compared in constant time.
 #[derive(Clone, PartialEq, Eq)]
 pub struct InstallParams {
     /// 6 to 8 ASCII digits.
-    pub pin: Vec<u8>,
+    pub pin: Secret,
     /// 8 bytes.
-    pub puk: Vec<u8>,
+    pub puk: Secret,
     pub pin_retries: u8,
     pub puk_retries: u8,
-    pub management_key: Vec<u8>,
+    pub management_key: Secret,
     pub management_algorithm: ManagementAlgorithm,
     /// 0: draw a serial from the card's RNG at install.
     pub serial: u32,
@@ -93,11 +32,11 @@ pub struct InstallParams {
 impl Default for InstallParams {
     fn default() -> Self {
         Self {
-            pin: DEFAULT_PIN.to_vec(),
-            puk: DEFAULT_PUK.to_vec(),
+            pin: Secret::new(DEFAULT_PIN.as_bytes()),
+            puk: Secret::new(DEFAULT_PUK.as_bytes()),
             pin_retries: DEFAULT_RETRIES,
             puk_retries: DEFAULT_RETRIES,
-            management_key: DEFAULT_MANAGEMENT_KEY.to_vec(),
+            management_key: Secret::new(DEFAULT_MANAGEMENT_KEY),
             management_algorithm: ManagementAlgorithm::TripleDes,
             serial: 0,
         }
@@ -147,8 +86,8 @@ impl InstallParams {
     /// The encoding [`InstallParams::from_bytes`] reads.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::new();
-        tlv::write(&mut out, u32::from(TAG_PIN), &self.pin);
-        tlv::write(&mut out, u32::from(TAG_PUK), &self.puk);
+        tlv::write(&mut out, u32::from(TAG_PIN), self.pin.expose());
+        tlv::write(&mut out, u32::from(TAG_PUK), self.puk.expose());
         tlv::write(&mut out, u32::from(TAG_PIN_RETRIES), &[self.pin_retries]);
         tlv::write(&mut out, u32::from(TAG_PUK_RETRIES), &[self.puk_retries]);
         tlv::write(
@@ -156,7 +95,7 @@ impl InstallParams {
             u32::from(TAG_ALGORITHM),
             &[self.management_algorithm.id()],
         );
-        tlv::write(&mut out, u32::from(TAG_KEY), &self.management_key);
+        tlv::write(&mut out, u32::from(TAG_KEY), self.management_key.expose());
         tlv::write(&mut out, u32::from(TAG_SERIAL), &self.serial.to_be_bytes());
         out
     }
@@ -187,11 +126,11 @@ impl InstallParams {
             .try_into()
             .map_err(|_| ParamsError::BadLength(TAG_SERIAL))?;
         let params = Self {
-            pin: get(TAG_PIN)?.to_vec(),
-            puk: get(TAG_PUK)?.to_vec(),
+            pin: Secret::new(get(TAG_PIN)?),
+            puk: Secret::new(get(TAG_PUK)?),
             pin_retries: byte(TAG_PIN_RETRIES)?,
             puk_retries: byte(TAG_PUK_RETRIES)?,
-            management_key: get(TAG_KEY)?.to_vec(),
+            management_key: Secret::new(get(TAG_KEY)?),
             management_algorithm: ManagementAlgorithm::from_id(algorithm)
                 .ok_or(ParamsError::UnknownAlgorithm(algorithm))?,
             serial: u32::from_be_bytes(serial),
@@ -202,21 +141,22 @@ impl InstallParams {
 
     /// Checks every field; the error is a sentence for the person who chose the values.
     pub fn validate(&self) -> Result<(), String> {
-        if !(6..=8).contains(&self.pin.len()) || !self.pin.iter().all(u8::is_ascii_digit) {
+        let (pin, puk) = (self.pin.expose(), self.puk.expose());
+        if !(6..=8).contains(&pin.len()) || !pin.iter().all(u8::is_ascii_digit) {
             return Err(format!(
                 "the PIN must be 6 to 8 ASCII digits (got {} character(s){})",
-                self.pin.len(),
-                if self.pin.iter().all(u8::is_ascii_digit) {
+                pin.len(),
+                if pin.iter().all(u8::is_ascii_digit) {
                     ""
                 } else {
                     ", not all digits"
                 }
             ));
         }
-        if self.puk.len() != 8 || self.puk.contains(&0xFF) {
+        if puk.len() != 8 || puk.contains(&0xFF) {
             return Err(format!(
                 "the PUK must be exactly 8 bytes, none of them FF (got {} byte(s))",
-                self.puk.len()
+                puk.len()
             ));
         }
         for (name, retries) in [("PIN", self.pin_retries), ("PUK", self.puk_retries)] {
@@ -246,11 +186,11 @@ mod tests {
     #[test]
     fn round_trip_and_defaults() {
         let params = InstallParams {
-            pin: b"87654321".to_vec(),
-            puk: b"ABCDEFGH".to_vec(),
+            pin: Secret::new(b"87654321".to_vec()),
+            puk: Secret::new(b"ABCDEFGH".to_vec()),
             pin_retries: 5,
             puk_retries: 10,
-            management_key: vec![7; 32],
+            management_key: Secret::new(vec![7; 32]),
             management_algorithm: ManagementAlgorithm::Aes256,
             serial: 0x01020304,
         };
@@ -264,19 +204,20 @@ mod tests {
         );
         assert!(InstallParams::default().validate().is_ok());
         assert!(!format!("{params:?}").contains("8765"));
+        assert!(!format!("{params:?}").contains("bytes"), "not even lengths");
     }
 
     #[test]
     fn bad_values_are_explained() {
         let mut p = InstallParams {
-            pin: b"12a456".to_vec(),
+            pin: Secret::new(b"12a456".to_vec()),
             ..InstallParams::default()
         };
         assert!(p.validate().unwrap_err().contains("digits"));
-        p.pin = b"123456".to_vec();
-        p.puk = b"123".to_vec();
+        p.pin = Secret::new(b"123456".to_vec());
+        p.puk = Secret::new(b"123".to_vec());
         assert!(p.validate().unwrap_err().contains("PUK"));
-        p.puk = b"12345678".to_vec();
+        p.puk = Secret::new(b"12345678".to_vec());
         p.pin_retries = 0;
         assert!(p.validate().unwrap_err().contains("PIN retry"));
         p.pin_retries = 3;

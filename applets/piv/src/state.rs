@@ -2,7 +2,7 @@
 //!
 //! The applet struct itself holds nothing (the card may re-create it at any power-up).
 
-use card_os::{Context, Lifetime, OwnerPin};
+use card_os::{CardError, Context, Lifetime, OwnerPin, Requirement};
 
 /// Persistent: the 4-byte big-endian serial number.
 pub const REC_SERIAL: u16 = 0x0001;
@@ -48,11 +48,7 @@ pub fn is_default(ctx: &mut Context<'_>, flag: DefaultFlag) -> bool {
         .is_some_and(|bits| bits & flag as u8 != 0)
 }
 
-pub fn set_default(
-    ctx: &mut Context<'_>,
-    flag: DefaultFlag,
-    value: bool,
-) -> Result<(), card_os::CardError> {
+pub fn set_default(ctx: &mut Context<'_>, flag: DefaultFlag, value: bool) -> Result<(), CardError> {
     let bits = ctx
         .store()
         .get(REC_DEFAULTS)
@@ -77,20 +73,22 @@ pub fn set_mgmt_authenticated(ctx: &mut Context<'_>) {
 }
 
 /// `69 82` unless the management key was authenticated since the last reset.
-pub fn require_mgmt(ctx: &mut Context<'_>) -> Result<(), card_os::CardError> {
+pub fn require_mgmt(ctx: &mut Context<'_>) -> Result<(), CardError> {
     if mgmt_authenticated(ctx) {
         Ok(())
     } else {
-        Err(card_os::CardError::SecurityStatusNotSatisfied)
+        Err(CardError::SecurityStatusNotSatisfied(
+            Requirement::KeyAuthentication,
+        ))
     }
 }
 
 /// `69 82` unless the PIN was verified since the last reset.
-pub fn require_pin(ctx: &mut Context<'_>) -> Result<(), card_os::CardError> {
+pub fn require_pin(ctx: &mut Context<'_>) -> Result<(), CardError> {
     if PIN.is_validated(ctx) {
         Ok(())
     } else {
-        Err(card_os::CardError::SecurityStatusNotSatisfied)
+        Err(CardError::SecurityStatusNotSatisfied(Requirement::Pin))
     }
 }
 

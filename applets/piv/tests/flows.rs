@@ -561,11 +561,11 @@ fn cards_get_different_guids_and_the_same_seed_gives_the_same_transcript() {
 #[test]
 fn installation_parameters_are_applied() {
     let params = piv_applet::InstallParams {
-        pin: b"24681357".to_vec(),
-        puk: b"ABCDEFGH".to_vec(),
+        pin: card_os::Secret::new(b"24681357".to_vec()),
+        puk: card_os::Secret::new(b"ABCDEFGH".to_vec()),
         pin_retries: 5,
         puk_retries: 2,
-        management_key: vec![0x42; 32],
+        management_key: card_os::Secret::new(vec![0x42; 32]),
         management_algorithm: piv_applet::ManagementAlgorithm::Aes256,
         serial: 1234567,
     };
@@ -579,7 +579,7 @@ fn installation_parameters_are_applied() {
     mgmt_auth(&mut card, 0x0C, &[0x42; 32]);
     // Bad parameters make installation fail.
     let bad = piv_applet::InstallParams {
-        pin: b"12".to_vec(),
+        pin: card_os::Secret::new(b"12".to_vec()),
         ..piv_applet::InstallParams::default()
     };
     let inst = card_os::Installation {

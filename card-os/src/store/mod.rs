@@ -1,8 +1,8 @@
 //! Persistent memory: the card's EEPROM, modelled as records owned by applets, with an undo journal that
 //! makes transactions (and every single write) atomic across power loss. See `card-os/STORE.md`.
 //!
-//! The model is physical: a write happens in steps (undo entry first, then the data), and a [`FaultPlan`]
-//! can cut power at any write, optionally leaving the data half-written. Recovery at the next power-up
+//! The model is physical: a write happens in steps (undo entry first, then the data), and a `FaultPlan`
+//! (feature `testing`) can cut power at any write, optionally leaving the data half-written. Recovery at the next power-up
 //! rolls back whatever the journal still holds, which gives back the last committed state.
 
 mod image;
@@ -43,13 +43,23 @@ pub enum StoreError {
     PowerLost,
 }
 
-/// Where to cut power: at the `at_write`-th persistent write of the next command (1-based).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FaultPlan {
-    pub at_write: u32,
-    /// Leave the value half-written (a torn write) rather than cutting cleanly before it.
-    pub torn: bool,
+mod fault {
+    /// Where to cut power: at the `at_write`-th persistent write of the next command (1-based).
+    ///
+    /// A test tool (feature `testing`): release builds carry the write counter but no way to arm a cut.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    #[cfg_attr(not(any(test, feature = "testing")), allow(dead_code))]
+    pub struct FaultPlan {
+        pub at_write: u32,
+        /// Leave the value half-written (a torn write) rather than cutting cleanly before it.
+        pub torn: bool,
+    }
 }
+
+#[cfg(any(test, feature = "testing"))]
+pub use fault::FaultPlan;
+#[cfg(not(any(test, feature = "testing")))]
+pub(crate) use fault::FaultPlan;
 
 /// An undo entry: a record's value before the transaction first touched it (`None`: it did not exist).
 type UndoEntry = (RecordKey, Option<Vec<u8>>);

@@ -88,11 +88,11 @@ fn piv_params(args: &NewArgs) -> anyhow::Result<(piv_applet::InstallParams, Vec<
     let mut params = piv_applet::InstallParams::default();
     let mut well_known = Vec::new();
     match &args.pin {
-        Some(pin) => params.pin = pin.as_bytes().to_vec(),
+        Some(pin) => params.pin = card_os::Secret::new(pin.as_bytes()),
         None => well_known.push("PIN 123456"),
     }
     match &args.puk {
-        Some(puk) => params.puk = puk.as_bytes().to_vec(),
+        Some(puk) => params.puk = card_os::Secret::new(puk.as_bytes()),
         None => well_known.push("PUK 12345678"),
     }
     params.pin_retries = args.pin_retries;
@@ -100,8 +100,10 @@ fn piv_params(args: &NewArgs) -> anyhow::Result<(piv_applet::InstallParams, Vec<
     params.management_algorithm = args.management_algorithm.into();
     match &args.management_key {
         Some(key) => {
-            params.management_key = hex::decode(key.replace(' ', ""))
-                .with_context(|| "--management-key is not hex".to_string())?;
+            params.management_key = card_os::Secret::new(
+                hex::decode(key.replace(' ', ""))
+                    .with_context(|| "--management-key is not hex".to_string())?,
+            );
         }
         None if matches!(args.management_algorithm, MgmtAlgorithm::TripleDes) => {
             well_known.push("management key 010203040506070801020304050607080102030405060708");

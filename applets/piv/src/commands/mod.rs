@@ -1,44 +1,32 @@
 //! Layer one: bytes → a typed [`PivCommand`] that already obeys the spec (valid references, well-formed
 //! TLV, right lengths). Handlers (layer two) enforce policy: PIN, management key, slot contents.
 //!
-//! Status words chosen here: unknown INS `6D 00`, bad P1/P2 `6A 86`, unknown PIN reference `6A 88`,
+//! Refusals chosen here: unknown INS `6D 00`, bad P1/P2 `6A 86`, unknown PIN reference `6A 88`,
 //! malformed data `6A 80`, a data field where none belongs (or missing) `67 00`.
+//!
+//! This layer sees only card-os's public API and the `piv-types` vocabulary; the handlers (`keys`, `pin`,
+//! `mgmt`, `objects`, `yubico`) import it, never the reverse.
 
 mod auth;
+mod secret;
 
-pub use auth::AuthRequest;
+pub use auth::{MgmtStep, SlotOp, Template};
+pub use secret::{KeyBytes, PaddedPin};
 
 use card_os::apdu::{tlv, Command};
 use card_os::CardError;
+use piv_types::{
+    ins, p, tag, KeyAlgorithm, KeySlot, ManagementAlgorithm, ObjectId, PinPolicy, PinReference,
+    TouchPolicy, PIN_FIELD_LEN,
+};
 
-use crate::keys::{KeySlot, PinPolicy, TouchPolicy};
-use crate::objects::ObjectId;
-use crate::params::ManagementAlgorithm;
-use crate::pin::{PaddedPin, PinReference};
-use crate::secret::KeyBytes;
+/// The asymmetric algorithms this card implements; the parser refuses the others.
+pub const SUPPORTED_KEY_ALGORITHMS: &[KeyAlgorithm] = &[KeyAlgorithm::EccP256];
 
-/// Instruction bytes, one table.
-pub mod ins {
-    pub const VERIFY: u8 = 0x20;
-    pub const CHANGE_REFERENCE: u8 = 0x24;
-    pub const RESET_RETRY_COUNTER: u8 = 0x2C;
-    pub const GENERATE_ASYMMETRIC: u8 = 0x47;
-    pub const GENERAL_AUTHENTICATE: u8 = 0x87;
-    pub const GET_DATA: u8 = 0xCB;
-    pub const PUT_DATA: u8 = 0xDB;
-    pub const MOVE_KEY: u8 = 0xF6;
-    pub const GET_METADATA: u8 = 0xF7;
-    pub const GET_SERIAL: u8 = 0xF8;
-    pub const ATTEST: u8 = 0xF9;
-    pub const SET_PIN_RETRIES: u8 = 0xFA;
-    pub const RESET: u8 = 0xFB;
-    pub const GET_VERSION: u8 = 0xFD;
-    pub const IMPORT_KEY: u8 = 0xFE;
-    pub const SET_MANAGEMENT_KEY: u8 = 0xFF;
-}
-
-/// P-256, the one asymmetric algorithm this card implements.
-pub const ALG_ECC_P256: u8 = 0x11;
+/// SP 800-78 gives 3-key Triple DES a second identifier, `00`; OpenSC asks for a 9B challenge with it.
+const ALG_TRIPLE_DES_ALIAS: u8 = 0x00;
+/// SET MANAGEMENT KEY data: `alg, 9B, len, key`.
+const SET_MGMT_KEY_REFERENCE: u8 = p::MANAGEMENT_KEY;
 
 /// What VERIFY asks for.
 #[derive(Debug)]
@@ -46,13 +34,6 @@ pub enum VerifyAction {
     Check(PaddedPin),
     Status,
     LogOut,
-}
-
-/// Which key GENERAL AUTHENTICATE addresses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthKey {
-    Management,
-    Slot(KeySlot),
 }
 
 /// What GET METADATA describes.
@@ -87,13 +68,20 @@ pub enum PivCommand {
     },
     Generate {
         slot: KeySlot,
+        algorithm: KeyAlgorithm,
         pin_policy: PinPolicy,
         touch_policy: TouchPolicy,
     },
-    Authenticate {
-        algorithm: u8,
-        key: AuthKey,
-        request: AuthRequest,
+    /// GENERAL AUTHENTICATE with the management key (9B), P1 naming its algorithm.
+    MgmtAuth {
+        alg: ManagementAlgorithm,
+        step: MgmtStep,
+    },
+    /// GENERAL AUTHENTICATE with a slot's private key, P1 naming its algorithm.
+    SlotAuth {
+        slot: KeySlot,
+        alg: KeyAlgorithm,
+        op: SlotOp,
     },
     GetVersion,
     GetSerial,
@@ -116,14 +104,15 @@ pub enum PivCommand {
     },
     ImportKey {
         slot: KeySlot,
+        algorithm: KeyAlgorithm,
         private: KeyBytes,
         pin_policy: PinPolicy,
         touch_policy: TouchPolicy,
     },
 }
 
-fn p1p2(command: &Command, p1: u8, p2: u8) -> Result<(), CardError> {
-    if command.p1 == p1 && command.p2 == p2 {
+fn p1p2(command: &Command, expected: [u8; 2]) -> Result<(), CardError> {
+    if [command.p1, command.p2] == expected {
         Ok(())
     } else {
         Err(CardError::IncorrectP1P2)
@@ -148,9 +137,32 @@ fn with_data(command: &Command) -> Result<&[u8], CardError> {
 
 /// A user key slot from P2 (or P1), `6A 86` when it names none.
 fn user_slot(reference: u8) -> Result<KeySlot, CardError> {
-    KeySlot::from_reference(reference)
-        .filter(|slot| *slot != KeySlot::Attestation)
-        .ok_or(CardError::IncorrectP1P2)
+    KeySlot::user_from_reference(reference).ok_or(CardError::IncorrectP1P2)
+}
+
+/// The PIN or PUK in P2: `6A 88` for the global PIN (`00`), which this card does not have; `6A 86` for
+/// anything else.
+fn pin_reference(p2: u8) -> Result<PinReference, CardError> {
+    match PinReference::from_reference(p2) {
+        Some(reference) => Ok(reference),
+        None if p2 == PinReference::GLOBAL_PIN => Err(CardError::ReferenceNotFound),
+        None => Err(CardError::IncorrectP1P2),
+    }
+}
+
+/// An algorithm this card implements, or `refusal`.
+fn supported_key_algorithm(id: u8, refusal: CardError) -> Result<KeyAlgorithm, CardError> {
+    KeyAlgorithm::from_id(id)
+        .filter(|alg| SUPPORTED_KEY_ALGORITHMS.contains(alg))
+        .ok_or(refusal)
+}
+
+/// The management key's algorithm in P1 of GENERAL AUTHENTICATE (`00` is 3DES too); `6A 86` otherwise.
+fn management_algorithm(p1: u8) -> Result<ManagementAlgorithm, CardError> {
+    match p1 {
+        ALG_TRIPLE_DES_ALIAS => Ok(ManagementAlgorithm::TripleDes),
+        id => ManagementAlgorithm::from_id(id).ok_or(CardError::IncorrectP1P2),
+    }
 }
 
 /// Reads the optional `AA 01 p` / `AB 01 t` policy TLVs.
@@ -159,8 +171,12 @@ fn policies(items: &[tlv::Tlv<'_>], slot: KeySlot) -> Result<(PinPolicy, TouchPo
     let mut touch = TouchPolicy::Default;
     for item in items {
         match (item.tag.0, item.value) {
-            (0xAA, [p]) => pin = PinPolicy::from_byte(*p).ok_or(CardError::InvalidData)?,
-            (0xAB, [t]) => touch = TouchPolicy::from_byte(*t).ok_or(CardError::InvalidData)?,
+            (tag::PIN_POLICY, [p]) => {
+                pin = PinPolicy::from_byte(*p).ok_or(CardError::InvalidData)?
+            }
+            (tag::TOUCH_POLICY, [t]) => {
+                touch = TouchPolicy::from_byte(*t).ok_or(CardError::InvalidData)?
+            }
             _ => return Err(CardError::InvalidData),
         }
     }
@@ -176,7 +192,7 @@ impl PivCommand {
                 if command.p1 != 0 {
                     return Err(CardError::IncorrectP1P2);
                 }
-                let reference = PinReference::from_p2(command.p2)?;
+                let reference = pin_reference(command.p2)?;
                 let (old, new) = two_pins(command)?;
                 Ok(PivCommand::ChangeReference {
                     reference,
@@ -185,45 +201,34 @@ impl PivCommand {
                 })
             }
             ins::RESET_RETRY_COUNTER => {
-                p1p2(command, 0x00, 0x80)?;
+                p1p2(command, [0x00, PinReference::Pin.reference()])?;
                 let (puk, new_pin) = two_pins(command)?;
                 Ok(PivCommand::ResetRetryCounter { puk, new_pin })
             }
             ins::GET_DATA => {
-                p1p2(command, 0x3F, 0xFF)?;
+                p1p2(command, p::DATA_OBJECTS)?;
                 let data = with_data(command)?;
-                let id = tlv::expect(data, 0x5Cu32)?;
+                let id = tlv::expect(data, tag::TAG_LIST)?;
                 Ok(PivCommand::GetData(
                     ObjectId::from_tag_bytes(id).ok_or(CardError::NotFound)?,
                 ))
             }
             ins::PUT_DATA => Self::put_data(command),
             ins::GENERATE_ASYMMETRIC => Self::generate(command),
-            ins::GENERAL_AUTHENTICATE => {
-                let key = match command.p2 {
-                    0x9B => AuthKey::Management,
-                    other => AuthKey::Slot(user_slot(other)?),
-                };
-                let request = AuthRequest::parse(with_data(command)?)?;
-                Ok(PivCommand::Authenticate {
-                    algorithm: command.p1,
-                    key,
-                    request,
-                })
-            }
+            ins::GENERAL_AUTHENTICATE => Self::authenticate(command),
             ins::GET_VERSION => {
-                p1p2(command, 0, 0)?;
+                p1p2(command, [0, 0])?;
                 no_data(command)?;
                 Ok(PivCommand::GetVersion)
             }
             ins::GET_SERIAL => {
-                p1p2(command, 0, 0)?;
+                p1p2(command, [0, 0])?;
                 no_data(command)?;
                 Ok(PivCommand::GetSerial)
             }
             ins::SET_MANAGEMENT_KEY => Self::set_management_key(command),
             ins::RESET => {
-                p1p2(command, 0, 0)?;
+                p1p2(command, [0, 0])?;
                 no_data(command)?;
                 Ok(PivCommand::Reset)
             }
@@ -250,12 +255,13 @@ impl PivCommand {
                 }
                 no_data(command)?;
                 let target = match command.p2 {
-                    0x80 => MetadataTarget::Pin(PinReference::Pin),
-                    0x81 => MetadataTarget::Pin(PinReference::Puk),
-                    0x9B => MetadataTarget::Management,
-                    other => MetadataTarget::Slot(
-                        KeySlot::from_reference(other).ok_or(CardError::ReferenceNotFound)?,
-                    ),
+                    p::MANAGEMENT_KEY => MetadataTarget::Management,
+                    other => match PinReference::from_reference(other) {
+                        Some(reference) => MetadataTarget::Pin(reference),
+                        None => MetadataTarget::Slot(
+                            KeySlot::from_reference(other).ok_or(CardError::ReferenceNotFound)?,
+                        ),
+                    },
                 };
                 Ok(PivCommand::GetMetadata(target))
             }
@@ -263,7 +269,7 @@ impl PivCommand {
                 no_data(command)?;
                 let from = user_slot(command.p2)?;
                 let to = match command.p1 {
-                    0xFF => None,
+                    p::MOVE_KEY_DELETE => None,
                     other => Some(user_slot(other)?),
                 };
                 Ok(PivCommand::MoveKey { to, from })
@@ -274,32 +280,32 @@ impl PivCommand {
     }
 
     fn verify(command: &Command) -> Result<Self, CardError> {
-        if !matches!(command.p1, 0x00 | 0xFF) {
+        if !matches!(command.p1, 0x00 | p::VERIFY_LOG_OUT) {
             return Err(CardError::IncorrectP1P2);
         }
-        let reference = PinReference::from_p2(command.p2)?;
+        let reference = pin_reference(command.p2)?;
         let action = match (command.p1, command.data.len()) {
             (0x00, 0) => VerifyAction::Status,
             (0x00, _) => VerifyAction::Check(PaddedPin::from_field(&command.data)?),
-            (0xFF, 0) => VerifyAction::LogOut,
-            (0xFF, _) => return Err(CardError::WrongLength),
+            (p::VERIFY_LOG_OUT, 0) => VerifyAction::LogOut,
+            (p::VERIFY_LOG_OUT, _) => return Err(CardError::WrongLength),
             _ => return Err(CardError::IncorrectP1P2),
         };
         Ok(PivCommand::Verify { reference, action })
     }
 
     fn put_data(command: &Command) -> Result<Self, CardError> {
-        p1p2(command, 0x3F, 0xFF)?;
+        p1p2(command, p::DATA_OBJECTS)?;
         let data = with_data(command)?;
         let items = tlv::parse_all(data)?;
         let [id, value] = items.as_slice() else {
             return Err(CardError::InvalidData);
         };
-        if id.tag.0 != 0x5C {
+        if id.tag.0 != tag::TAG_LIST {
             return Err(CardError::InvalidData);
         }
         let object = ObjectId::from_tag_bytes(id.value).ok_or(CardError::InvalidData)?;
-        if object == ObjectId::DISCOVERY || value.tag.0 != 0x53 {
+        if object == ObjectId::DISCOVERY || value.tag.0 != tag::DATA {
             // Discovery is fixed by the applet; every other object is written inside `53`.
             return Err(CardError::InvalidData);
         }
@@ -312,26 +318,50 @@ impl PivCommand {
             return Err(CardError::IncorrectP1P2);
         }
         let slot = user_slot(command.p2)?;
-        let template = tlv::expect(with_data(command)?, 0xACu32)?;
+        let template = tlv::expect(with_data(command)?, tag::GENERATE_CONTROL)?;
         let items = tlv::parse_all(template)?;
         let Some((algorithm, rest)) = items.split_first() else {
             return Err(CardError::InvalidData);
         };
-        if algorithm.tag.0 != 0x80 || algorithm.value != [ALG_ECC_P256] {
-            return Err(CardError::InvalidData);
-        }
+        let algorithm = match (algorithm.tag.0, algorithm.value) {
+            (tag::ALGORITHM, [id]) => supported_key_algorithm(*id, CardError::InvalidData)?,
+            _ => return Err(CardError::InvalidData),
+        };
         let (pin_policy, touch_policy) = policies(rest, slot)?;
         Ok(PivCommand::Generate {
             slot,
+            algorithm,
             pin_policy,
             touch_policy,
         })
     }
 
+    /// GENERAL AUTHENTICATE: the key in P2 (`6A 86`), the template (`6A 80`), the algorithm in P1
+    /// (`6A 86`), then the template's items for that algorithm (`6A 80`).
+    fn authenticate(command: &Command) -> Result<Self, CardError> {
+        let slot = match command.p2 {
+            p::MANAGEMENT_KEY => None,
+            other => Some(user_slot(other)?),
+        };
+        let template = Template::parse(with_data(command)?)?;
+        match slot {
+            None => {
+                let alg = management_algorithm(command.p1)?;
+                let step = template.mgmt_step(alg)?;
+                Ok(PivCommand::MgmtAuth { alg, step })
+            }
+            Some(slot) => {
+                let alg = supported_key_algorithm(command.p1, CardError::IncorrectP1P2)?;
+                let op = template.slot_op(alg)?;
+                Ok(PivCommand::SlotAuth { slot, alg, op })
+            }
+        }
+    }
+
     fn set_management_key(command: &Command) -> Result<Self, CardError> {
-        let touch_required = match (command.p1, command.p2) {
-            (0xFF, 0xFF) => false,
-            (0xFF, 0xFE) => true,
+        let touch_required = match [command.p1, command.p2] {
+            p::SET_MGMT_KEY => false,
+            p::SET_MGMT_KEY_TOUCH => true,
             _ => return Err(CardError::IncorrectP1P2),
         };
         let data = with_data(command)?;
@@ -339,7 +369,9 @@ impl PivCommand {
             return Err(CardError::InvalidData);
         };
         let algorithm = ManagementAlgorithm::from_id(*alg).ok_or(CardError::InvalidData)?;
-        if *reference != 0x9B || usize::from(*len) != key.len() || key.len() != algorithm.key_len()
+        if *reference != SET_MGMT_KEY_REFERENCE
+            || usize::from(*len) != key.len()
+            || key.len() != algorithm.key_len()
         {
             return Err(CardError::InvalidData);
         }
@@ -352,19 +384,18 @@ impl PivCommand {
 
     fn import(command: &Command) -> Result<Self, CardError> {
         let slot = user_slot(command.p2)?;
-        if command.p1 != ALG_ECC_P256 {
-            return Err(CardError::InvalidData);
-        }
+        let algorithm = supported_key_algorithm(command.p1, CardError::InvalidData)?;
         let items = tlv::parse_all(with_data(command)?)?;
         let Some((private, rest)) = items.split_first() else {
             return Err(CardError::InvalidData);
         };
-        if private.tag.0 != 0x06 || private.value.len() != 32 {
+        if private.tag.0 != tag::EC_PRIVATE || Some(private.value.len()) != algorithm.scalar_len() {
             return Err(CardError::InvalidData);
         }
         let (pin_policy, touch_policy) = policies(rest, slot)?;
         Ok(PivCommand::ImportKey {
             slot,
+            algorithm,
             private: KeyBytes::new(private.value),
             pin_policy,
             touch_policy,
@@ -374,10 +405,10 @@ impl PivCommand {
 
 /// `old8 ‖ new8` of CHANGE REFERENCE and RESET RETRY COUNTER.
 fn two_pins(command: &Command) -> Result<(PaddedPin, PaddedPin), CardError> {
-    if command.data.len() != 16 {
+    if command.data.len() != 2 * PIN_FIELD_LEN {
         return Err(CardError::InvalidData);
     }
-    let (a, b) = command.data.split_at(8);
+    let (a, b) = command.data.split_at(PIN_FIELD_LEN);
     Ok((PaddedPin::from_field(a)?, PaddedPin::from_field(b)?))
 }
 
@@ -434,6 +465,7 @@ mod tests {
             parse("0047009A0BAC09800111AA0103AB0102").unwrap(),
             PivCommand::Generate {
                 slot: KeySlot::Authentication,
+                algorithm: KeyAlgorithm::EccP256,
                 pin_policy: PinPolicy::Always,
                 touch_policy: TouchPolicy::Always
             }
@@ -442,6 +474,7 @@ mod tests {
             parse("0047009C05AC03800111").unwrap(),
             PivCommand::Generate {
                 slot: KeySlot::Signature,
+                algorithm: KeyAlgorithm::EccP256,
                 pin_policy: PinPolicy::Always,
                 touch_policy: TouchPolicy::Never
             }
@@ -468,5 +501,57 @@ mod tests {
                 from: KeySlot::Authentication
             }
         ));
+        assert!(matches!(
+            pin_reference(0x00),
+            Err(CardError::ReferenceNotFound)
+        ));
+        assert!(matches!(pin_reference(0x82), Err(CardError::IncorrectP1P2)));
+    }
+
+    #[test]
+    fn general_authenticate_is_typed_by_its_key() {
+        assert!(matches!(
+            parse("0087009B047C028000").unwrap(),
+            PivCommand::MgmtAuth {
+                alg: ManagementAlgorithm::TripleDes,
+                step: MgmtStep::WitnessRequest
+            }
+        ));
+        assert!(matches!(
+            parse("00870C9B047C028100").unwrap(),
+            PivCommand::MgmtAuth {
+                alg: ManagementAlgorithm::Aes256,
+                step: MgmtStep::ChallengeRequest
+            }
+        ));
+        // An AES-128 response must be one 16-byte block.
+        let external = format!("0087089B147C128210{}", "00".repeat(16));
+        assert!(matches!(
+            parse(&external).unwrap(),
+            PivCommand::MgmtAuth {
+                step: MgmtStep::ExternalResponse { .. },
+                ..
+            }
+        ));
+        let short = format!("0087089B0C7C0A8208{}", "00".repeat(8));
+        assert_eq!(sw(parse(&short)), 0x6A80);
+        // Unknown algorithm for 9B; a slot operation on 9B; a 9B step on a slot.
+        assert_eq!(sw(parse("0087079B047C028000")), 0x6A86);
+        assert_eq!(sw(parse("0087039B077C0582008101AA")), 0x6A80);
+        assert_eq!(sw(parse("0087119A047C028000")), 0x6A80);
+        let signed = parse("0087119A077C0582008101AA").unwrap();
+        assert!(matches!(
+            signed,
+            PivCommand::SlotAuth {
+                slot: KeySlot::Authentication,
+                alg: KeyAlgorithm::EccP256,
+                op: SlotOp::Sign { .. }
+            }
+        ));
+        // RSA and P-384 are not implemented yet: refused by P1.
+        assert_eq!(sw(parse("0087079A077C0582008101AA")), 0x6A86);
+        assert_eq!(sw(parse("0087149A077C0582008101AA")), 0x6A86);
+        // ECDH with a point of the wrong length for P-256.
+        assert_eq!(sw(parse("0087119A087C06820085020401")), 0x6A80);
     }
 }

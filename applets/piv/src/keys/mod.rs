@@ -3,16 +3,13 @@
 //!
 //! A key record (`REC_KEY_BASE + slot`) is `alg, pin policy, touch policy, origin, d[32], point[65]`.
 
-mod slot;
-
-pub use slot::{KeySlot, PinPolicy, TouchPolicy};
-
 use card_os::apdu::tlv;
 use card_os::crypto::{hazmat, Crypto, P256KeyPair};
-use card_os::{CardError, Context, Reply};
+use card_os::{CardError, Context, Reply, Requirement};
+use piv_types::{tag, KeyAlgorithm, KeySlot, PinPolicy, TouchPolicy};
 use zeroize::Zeroizing;
 
-use crate::commands::{AuthRequest, ALG_ECC_P256};
+use crate::commands::SlotOp;
 use crate::state::{self, PIN, REC_KEY_BASE, TR_PIN_FRESH};
 
 /// Where a key came from (metadata tag `03`).
@@ -22,10 +19,19 @@ pub enum Origin {
     Imported = 0x02,
 }
 
+impl Origin {
+    fn from_byte(byte: u8) -> Option<Self> {
+        [Origin::Generated, Origin::Imported]
+            .into_iter()
+            .find(|origin| *origin as u8 == byte)
+    }
+}
+
 const RECORD_LEN: usize = 4 + 32 + 65;
 
 /// A stored key, private part zeroized on drop.
 pub struct StoredKey {
+    pub algorithm: KeyAlgorithm,
     pub pin_policy: PinPolicy,
     pub touch_policy: TouchPolicy,
     pub origin: Origin,
@@ -36,6 +42,7 @@ pub struct StoredKey {
 impl std::fmt::Debug for StoredKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StoredKey")
+            .field("algorithm", &self.algorithm)
             .field("pin_policy", &self.pin_policy)
             .field("touch_policy", &self.touch_policy)
             .field("origin", &self.origin)
@@ -51,9 +58,9 @@ impl StoredKey {
     fn encode(&self) -> Zeroizing<Vec<u8>> {
         let mut out = Zeroizing::new(Vec::with_capacity(RECORD_LEN));
         out.extend_from_slice(&[
-            ALG_ECC_P256,
-            self.pin_policy as u8,
-            self.touch_policy as u8,
+            self.algorithm.id(),
+            self.pin_policy.byte(),
+            self.touch_policy.byte(),
             self.origin as u8,
         ]);
         out.extend_from_slice(&self.private);
@@ -65,18 +72,16 @@ impl StoredKey {
         let [alg, pin, touch, origin, rest @ ..] = bytes else {
             return None;
         };
-        if *alg != ALG_ECC_P256 || rest.len() != 32 + 65 {
+        let algorithm = KeyAlgorithm::from_id(*alg).filter(|a| *a == KeyAlgorithm::EccP256)?;
+        if rest.len() != 32 + 65 {
             return None;
         }
         let (private, public) = rest.split_at(32);
         Some(Self {
+            algorithm,
             pin_policy: PinPolicy::from_byte(*pin)?,
             touch_policy: TouchPolicy::from_byte(*touch)?,
-            origin: match origin {
-                0x01 => Origin::Generated,
-                0x02 => Origin::Imported,
-                _ => return None,
-            },
+            origin: Origin::from_byte(*origin)?,
             private: Zeroizing::new(private.to_vec()),
             public_point: public.to_vec(),
         })
@@ -89,6 +94,7 @@ impl StoredKey {
         origin: Origin,
     ) -> Self {
         Self {
+            algorithm: KeyAlgorithm::EccP256,
             pin_policy,
             touch_policy,
             origin,
@@ -119,42 +125,62 @@ pub fn delete(ctx: &mut Context<'_>, slot: KeySlot) -> Result<(), CardError> {
 
 /// `86 41 04‖X‖Y`, the public key as GENERATE and metadata present it.
 pub fn point_tlv(point: &[u8]) -> Vec<u8> {
-    tlv::encode(0x86u32, point)
+    tlv::encode(tag::EC_POINT, point)
 }
 
-/// Generates a key on the card (policies already resolved) and answers `7F 49 43 86 41 04‖X‖Y`.
+/// The refusal for an algorithm the parser accepted but this module cannot run: a card bug, so opaque.
+fn not_implemented(algorithm: KeyAlgorithm) -> CardError {
+    tracing::error!(
+        ?algorithm,
+        "key algorithm accepted by the parser has no implementation"
+    );
+    CardError::Internal("key algorithm without an implementation")
+}
+
+/// Generates a key on the card (policies already resolved).
 pub fn generate_into(
     ctx: &mut Context<'_>,
     slot: KeySlot,
+    algorithm: KeyAlgorithm,
     pin_policy: PinPolicy,
     touch_policy: TouchPolicy,
 ) -> Result<StoredKey, CardError> {
+    if algorithm != KeyAlgorithm::EccP256 {
+        return Err(not_implemented(algorithm));
+    }
     let pair = ctx.crypto().generate_p256()?;
     let key = StoredKey::from_pair(&pair, pin_policy, touch_policy, Origin::Generated);
     store(ctx, slot, &key)?;
     Ok(key)
 }
 
+/// GENERATE: answers `7F 49 43 86 41 04‖X‖Y`.
 pub fn generate(
     ctx: &mut Context<'_>,
     slot: KeySlot,
+    algorithm: KeyAlgorithm,
     pin_policy: PinPolicy,
     touch_policy: TouchPolicy,
     reply: &mut Reply,
 ) -> Result<(), CardError> {
     state::require_mgmt(ctx)?;
-    let key = generate_into(ctx, slot, pin_policy, touch_policy)?;
-    reply.push(&tlv::encode(0x7F49u32, &point_tlv(&key.public_point)))
+    let key = generate_into(ctx, slot, algorithm, pin_policy, touch_policy)?;
+    reply.push(&tlv::encode(tag::PUBLIC_KEY, &point_tlv(&key.public_point)))
 }
 
+/// IMPORT KEY: the scalar has the algorithm's length (parser); here it must be a valid key (`6A 80`).
 pub fn import(
     ctx: &mut Context<'_>,
     slot: KeySlot,
+    algorithm: KeyAlgorithm,
     private: &[u8],
     pin_policy: PinPolicy,
     touch_policy: TouchPolicy,
 ) -> Result<(), CardError> {
     state::require_mgmt(ctx)?;
+    if algorithm != KeyAlgorithm::EccP256 {
+        return Err(not_implemented(algorithm));
+    }
     let pair = Crypto::p256_from_private(private).map_err(|_| CardError::InvalidData)?;
     let key = StoredKey::from_pair(&pair, pin_policy, touch_policy, Origin::Imported);
     store(ctx, slot, &key)
@@ -192,7 +218,9 @@ fn authorize(ctx: &mut Context<'_>, key: &StoredKey) -> Result<(), CardError> {
         PinPolicy::Always => {
             let fresh = ctx.transient().get(TR_PIN_FRESH).is_some();
             if !(fresh && PIN.is_validated(ctx)) {
-                return Err(CardError::SecurityStatusNotSatisfied);
+                return Err(CardError::SecurityStatusNotSatisfied(
+                    Requirement::PinForEachUse,
+                ));
             }
             ctx.transient().clear(TR_PIN_FRESH);
             Ok(())
@@ -200,53 +228,52 @@ fn authorize(ctx: &mut Context<'_>, key: &StoredKey) -> Result<(), CardError> {
     }
 }
 
-/// GENERAL AUTHENTICATE with an asymmetric key: sign a hash or do ECDH.
+/// GENERAL AUTHENTICATE with an asymmetric key: sign a hash or do ECDH. The operation's input already
+/// fits the algorithm in P1; here the slot must hold a key (`6A 88`) of that algorithm (`6A 86`), and
+/// its PIN policy must be met (`69 82`).
 pub fn authenticate(
     ctx: &mut Context<'_>,
-    algorithm: u8,
     slot: KeySlot,
-    request: AuthRequest,
+    algorithm: KeyAlgorithm,
+    op: SlotOp,
     reply: &mut Reply,
 ) -> Result<(), CardError> {
-    if algorithm != ALG_ECC_P256 {
-        return Err(CardError::IncorrectP1P2);
-    }
     let key = load(ctx, slot).ok_or(CardError::ReferenceNotFound)?;
-    // Check the request's shape before the PIN gate, so a malformed request costs no PIN-always use.
-    match &request {
-        AuthRequest::Sign { message } if message.len() <= 32 => {}
-        AuthRequest::Ecdh { point } if point.len() == 65 => {}
-        _ => return Err(CardError::InvalidData),
+    if key.algorithm != algorithm {
+        return Err(CardError::IncorrectP1P2);
     }
     authorize(ctx, &key)?;
     let pair = key.key_pair()?;
-    let (tag, value) = match request {
-        AuthRequest::Sign { message } => (0x82u32, hazmat::sign_prehash(&pair, &message)?),
-        AuthRequest::Ecdh { point } => {
+    let value = match op {
+        SlotOp::Sign { message } => hazmat::sign_prehash(&pair, &message)?,
+        SlotOp::Ecdh { point } => {
+            // The length is the curve's (parser); whether the point is on the curve only ECDH knows.
             let shared = Crypto::ecdh(&pair, &point).map_err(|_| CardError::InvalidData)?;
-            (0x82u32, shared.expose().to_vec())
+            shared.expose().to_vec()
         }
-        _ => return Err(CardError::InvalidData),
     };
-    reply.push(&tlv::encode(0x7Cu32, &tlv::encode(tag, &value)))
+    reply.push(&tlv::encode(
+        tag::DYNAMIC_AUTH,
+        &tlv::encode(tag::RESPONSE, &value),
+    ))
 }
 
 /// GET METADATA of a key slot: `01 alg`, `02 pin touch`, `03 origin`, `04 { 86 41 04… }`.
 pub fn metadata(ctx: &mut Context<'_>, slot: KeySlot, reply: &mut Reply) -> Result<(), CardError> {
     let key = load(ctx, slot).ok_or(CardError::ReferenceNotFound)?;
-    let mut out = vec![
-        0x01,
-        0x01,
-        ALG_ECC_P256,
-        0x02,
-        0x02,
-        key.pin_policy as u8,
-        key.touch_policy as u8,
-        0x03,
-        0x01,
-        key.origin as u8,
-    ];
-    tlv::write(&mut out, 0x04u32, &point_tlv(&key.public_point));
+    let mut out = Vec::new();
+    tlv::write(&mut out, tag::META_ALGORITHM, &[key.algorithm.id()]);
+    tlv::write(
+        &mut out,
+        tag::META_POLICY,
+        &[key.pin_policy.byte(), key.touch_policy.byte()],
+    );
+    tlv::write(&mut out, tag::META_ORIGIN, &[key.origin as u8]);
+    tlv::write(
+        &mut out,
+        tag::META_PUBLIC_KEY,
+        &point_tlv(&key.public_point),
+    );
     reply.push(&out)
 }
 

@@ -5,17 +5,26 @@
 //! the answer, right or wrong; responses are compared in constant time.
 
 use card_os::apdu::tlv;
-use card_os::crypto::Crypto;
-use card_os::{ct_eq, CardError, Context, Lifetime, Reply};
+use card_os::crypto::{BlockCipher, Crypto};
+use card_os::{ct_eq, CardError, Context, Lifetime, Reply, Requirement};
+use piv_types::{tag, ManagementAlgorithm, TouchPolicy, DEFAULT_MANAGEMENT_KEY};
 use zeroize::Zeroizing;
 
-use crate::commands::AuthRequest;
-use crate::keys::TouchPolicy;
-use crate::params::{ManagementAlgorithm, DEFAULT_MANAGEMENT_KEY};
+use crate::commands::MgmtStep;
 use crate::state::{self, DefaultFlag, REC_MGMT, TR_CHALLENGE, TR_MGMT_AUTHENTICATED};
 
 const WITNESS: u8 = 1;
 const CHALLENGE: u8 = 2;
+
+/// The card's block cipher for a management-key algorithm.
+pub const fn cipher(algorithm: ManagementAlgorithm) -> BlockCipher {
+    match algorithm {
+        ManagementAlgorithm::TripleDes => BlockCipher::TripleDes,
+        ManagementAlgorithm::Aes128 => BlockCipher::Aes128,
+        ManagementAlgorithm::Aes192 => BlockCipher::Aes192,
+        ManagementAlgorithm::Aes256 => BlockCipher::Aes256,
+    }
+}
 
 /// The stored management key.
 pub struct ManagementKey {
@@ -52,16 +61,14 @@ pub fn load(ctx: &mut Context<'_>) -> Result<ManagementKey, CardError> {
 }
 
 /// Stores a new management key and whether it is the factory default; drops any authentication.
+/// The key has the algorithm's length: SET MANAGEMENT KEY's parser and `InstallParams` check it.
 pub fn store(
     ctx: &mut Context<'_>,
     algorithm: ManagementAlgorithm,
     key: &[u8],
     touch: TouchPolicy,
 ) -> Result<(), CardError> {
-    if key.len() != algorithm.key_len() {
-        return Err(CardError::InvalidData);
-    }
-    let mut record = Zeroizing::new(vec![algorithm.id(), touch as u8]);
+    let mut record = Zeroizing::new(vec![algorithm.id(), touch.byte()]);
     record.extend_from_slice(key);
     ctx.store().put(REC_MGMT, &record)?;
     state::set_default(
@@ -94,7 +101,7 @@ pub fn set(
 
 fn encrypt(key: &ManagementKey, data: &[u8]) -> Result<Vec<u8>, CardError> {
     Ok(Crypto::block_encrypt(
-        key.algorithm.cipher(),
+        cipher(key.algorithm),
         &key.key,
         data,
     )?)
@@ -123,66 +130,69 @@ fn take(ctx: &mut Context<'_>, kind: u8, algorithm: u8) -> Option<Zeroizing<Vec<
     }
 }
 
-/// GENERAL AUTHENTICATE with `9B`.
+/// GENERAL AUTHENTICATE with `9B`. The step already has the algorithm's block lengths; here: the
+/// algorithm must be the stored key's (`6A 86`), and an answer must match the pending witness or
+/// challenge (`69 82`), which it consumes, right or wrong.
 pub fn authenticate(
     ctx: &mut Context<'_>,
-    algorithm: u8,
-    request: AuthRequest,
+    algorithm: ManagementAlgorithm,
+    step: MgmtStep,
     reply: &mut Reply,
 ) -> Result<(), CardError> {
     let key = load(ctx)?;
-    // SP 800-78 gives 3-key Triple DES two identifiers, `03` and `00`; OpenSC asks for a challenge
-    // (C_GenerateRandom) with `00`.
-    let algorithm = match (algorithm, key.algorithm) {
-        (0x00, ManagementAlgorithm::TripleDes) => ManagementAlgorithm::TripleDes.id(),
-        (other, _) => other,
-    };
-    if algorithm != key.algorithm.id() {
-        // The P1 algorithm must be the stored key's.
+    if algorithm != key.algorithm {
         return Err(CardError::IncorrectP1P2);
     }
-    let block = key.algorithm.block_len();
-    match request {
-        AuthRequest::WitnessRequest => {
+    let (block, id) = (algorithm.block_len(), algorithm.id());
+    match step {
+        MgmtStep::WitnessRequest => {
             ctx.transient().clear(TR_MGMT_AUTHENTICATED);
             let witness = Zeroizing::new(ctx.crypto().random_vec(block)?);
             let encrypted = encrypt(&key, &witness)?;
-            remember(ctx, WITNESS, algorithm, &witness);
-            reply.push(&tlv::encode(0x7Cu32, &tlv::encode(0x80u32, &encrypted)))
+            remember(ctx, WITNESS, id, &witness);
+            reply.push(&tlv::encode(
+                tag::DYNAMIC_AUTH,
+                &tlv::encode(tag::WITNESS, &encrypted),
+            ))
         }
-        AuthRequest::MutualResponse { witness, challenge } => {
-            let expected = take(ctx, WITNESS, algorithm);
-            if witness.len() != block || challenge.len() != block {
-                return Err(CardError::InvalidData);
-            }
-            let expected = expected.ok_or(CardError::SecurityStatusNotSatisfied)?;
+        MgmtStep::MutualResponse { witness, challenge } => {
+            let expected = take(ctx, WITNESS, id).ok_or(CardError::SecurityStatusNotSatisfied(
+                Requirement::PendingChallenge,
+            ))?;
             if !ct_eq(&witness, &expected) {
-                return Err(CardError::SecurityStatusNotSatisfied);
+                return Err(CardError::SecurityStatusNotSatisfied(
+                    Requirement::CorrectCryptogram,
+                ));
             }
             state::set_mgmt_authenticated(ctx);
             let response = encrypt(&key, &challenge)?;
-            reply.push(&tlv::encode(0x7Cu32, &tlv::encode(0x82u32, &response)))
+            reply.push(&tlv::encode(
+                tag::DYNAMIC_AUTH,
+                &tlv::encode(tag::RESPONSE, &response),
+            ))
         }
-        AuthRequest::ChallengeRequest => {
+        MgmtStep::ChallengeRequest => {
             ctx.transient().clear(TR_MGMT_AUTHENTICATED);
             let challenge = ctx.crypto().random_vec(block)?;
             let expected = Zeroizing::new(encrypt(&key, &challenge)?);
-            remember(ctx, CHALLENGE, algorithm, &expected);
-            reply.push(&tlv::encode(0x7Cu32, &tlv::encode(0x81u32, &challenge)))
+            remember(ctx, CHALLENGE, id, &expected);
+            reply.push(&tlv::encode(
+                tag::DYNAMIC_AUTH,
+                &tlv::encode(tag::CHALLENGE, &challenge),
+            ))
         }
-        AuthRequest::ExternalResponse { response } => {
-            let expected = take(ctx, CHALLENGE, algorithm);
-            if response.len() != block {
-                return Err(CardError::InvalidData);
-            }
-            let expected = expected.ok_or(CardError::SecurityStatusNotSatisfied)?;
+        MgmtStep::ExternalResponse { response } => {
+            let expected = take(ctx, CHALLENGE, id).ok_or(
+                CardError::SecurityStatusNotSatisfied(Requirement::PendingChallenge),
+            )?;
             if !ct_eq(&response, &expected) {
-                return Err(CardError::SecurityStatusNotSatisfied);
+                return Err(CardError::SecurityStatusNotSatisfied(
+                    Requirement::CorrectCryptogram,
+                ));
             }
             state::set_mgmt_authenticated(ctx);
             Ok(())
         }
-        AuthRequest::Sign { .. } | AuthRequest::Ecdh { .. } => Err(CardError::InvalidData),
     }
 }
 
@@ -190,16 +200,10 @@ pub fn authenticate(
 pub fn metadata(ctx: &mut Context<'_>, reply: &mut Reply) -> Result<(), CardError> {
     let key = load(ctx)?;
     let is_default = u8::from(state::is_default(ctx, DefaultFlag::ManagementKey));
-    reply.push(&[
-        0x01,
-        0x01,
-        key.algorithm.id(),
-        0x02,
-        0x02,
-        0x00,
-        key.touch as u8,
-        0x05,
-        0x01,
-        is_default,
-    ])
+    let mut out = Vec::new();
+    tlv::write(&mut out, tag::META_ALGORITHM, &[key.algorithm.id()]);
+    // The management key has no PIN policy: `00`, then its touch policy.
+    tlv::write(&mut out, tag::META_POLICY, &[0x00, key.touch.byte()]);
+    tlv::write(&mut out, tag::META_IS_DEFAULT, &[is_default]);
+    reply.push(&out)
 }

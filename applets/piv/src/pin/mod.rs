@@ -3,90 +3,32 @@
 //! Both live in card-os [`OwnerPin`](card_os::OwnerPin) records holding the 8-byte `FF`-padded form, so a
 //! VERIFY compares the whole field in constant time after the try was spent and made durable.
 
-use card_os::apdu::StatusWord;
-use card_os::{CardError, Context, PinCheck, PinPolicy as OsPinPolicy, Reply};
-use zeroize::{Zeroize, ZeroizeOnDrop};
+use card_os::apdu::tlv;
+use card_os::{CardError, Context, OwnerPin, PinCheck, PinPolicy as OsPinPolicy, Reply};
+use piv_types::{tag, PinReference, DEFAULT_PIN, DEFAULT_PUK, PIN_FIELD_LEN};
 
-use crate::commands::VerifyAction;
-use crate::params::{DEFAULT_PIN, DEFAULT_PUK};
+use crate::commands::{PaddedPin, VerifyAction};
 use crate::state::{self, DefaultFlag, PIN, PUK, TR_PIN_FRESH};
 
-/// A PIN key reference.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PinReference {
-    /// `80`: the PIV application PIN.
-    Pin,
-    /// `81`: the PIN unblocking key.
-    Puk,
-}
-
-impl PinReference {
-    /// `6A 88` for the global PIN (`00`), which this card does not have; `6A 86` for anything else.
-    pub fn from_p2(p2: u8) -> Result<Self, CardError> {
-        match p2 {
-            0x80 => Ok(PinReference::Pin),
-            0x81 => Ok(PinReference::Puk),
-            0x00 => Err(CardError::ReferenceNotFound),
-            _ => Err(CardError::IncorrectP1P2),
-        }
-    }
-
-    pub fn owner_pin(self) -> card_os::OwnerPin {
-        match self {
-            PinReference::Pin => PIN,
-            PinReference::Puk => PUK,
-        }
-    }
-
-    fn default_flag(self) -> DefaultFlag {
-        match self {
-            PinReference::Pin => DefaultFlag::Pin,
-            PinReference::Puk => DefaultFlag::Puk,
-        }
-    }
-
-    fn factory_value(self) -> PaddedPin {
-        match self {
-            PinReference::Pin => PaddedPin::pad(DEFAULT_PIN),
-            PinReference::Puk => PaddedPin::pad(DEFAULT_PUK),
-        }
+/// The card-os PIN object that holds a reference.
+pub fn owner_pin(reference: PinReference) -> OwnerPin {
+    match reference {
+        PinReference::Pin => PIN,
+        PinReference::Puk => PUK,
     }
 }
 
-/// An 8-byte PIN field, as sent: the value padded with `FF`.
-#[derive(Clone, Zeroize, ZeroizeOnDrop)]
-pub struct PaddedPin([u8; 8]);
-
-impl std::fmt::Debug for PaddedPin {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("PaddedPin(<secret>)")
+fn default_flag(reference: PinReference) -> DefaultFlag {
+    match reference {
+        PinReference::Pin => DefaultFlag::Pin,
+        PinReference::Puk => DefaultFlag::Puk,
     }
 }
 
-impl PaddedPin {
-    /// The field of a VERIFY: exactly 8 bytes, else `6A 80` (as a YubiKey answers).
-    pub fn from_field(bytes: &[u8]) -> Result<Self, CardError> {
-        let field: [u8; 8] = bytes.try_into().map_err(|_| CardError::InvalidData)?;
-        Ok(Self(field))
-    }
-
-    /// Pads a value of up to 8 bytes (longer values are cut; callers validate first).
-    pub fn pad(value: &[u8]) -> Self {
-        let mut field = [0xFF; 8];
-        for (dst, src) in field.iter_mut().zip(value) {
-            *dst = *src;
-        }
-        Self(field)
-    }
-
-    /// Whether this is a value a PIN or PUK may be set to: 6 to 8 non-`FF` bytes, then only `FF`.
-    pub fn is_well_formed(&self) -> bool {
-        let len = self.0.iter().position(|b| *b == 0xFF).unwrap_or(8);
-        len >= 6 && self.0[len..].iter().all(|b| *b == 0xFF)
-    }
-
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.0
+fn factory_value(reference: PinReference) -> PaddedPin {
+    match reference {
+        PinReference::Pin => PaddedPin::pad(DEFAULT_PIN.as_bytes()),
+        PinReference::Puk => PaddedPin::pad(DEFAULT_PUK.as_bytes()),
     }
 }
 
@@ -94,8 +36,8 @@ impl PaddedPin {
 pub fn os_policy(tries: u8) -> OsPinPolicy {
     OsPinPolicy {
         try_limit: tries,
-        min_len: 8,
-        max_len: 8,
+        min_len: PIN_FIELD_LEN as u8,
+        max_len: PIN_FIELD_LEN as u8,
     }
 }
 
@@ -106,19 +48,15 @@ pub fn create(
     tries: u8,
     value: &PaddedPin,
 ) -> Result<(), CardError> {
-    reference
-        .owner_pin()
-        .create(ctx, os_policy(tries), value.as_bytes())?;
-    let is_factory = card_os::ct_eq(value.as_bytes(), reference.factory_value().as_bytes());
-    state::set_default(ctx, reference.default_flag(), is_factory)
+    owner_pin(reference).create(ctx, os_policy(tries), value.as_bytes())?;
+    let is_factory = card_os::ct_eq(value.as_bytes(), factory_value(reference).as_bytes());
+    state::set_default(ctx, default_flag(reference), is_factory)
 }
 
 fn check_result(result: PinCheck) -> Result<(), CardError> {
     match result {
         PinCheck::Verified => Ok(()),
-        PinCheck::Wrong { tries_left } => {
-            Err(CardError::Status(StatusWord::remaining_retries(tries_left)))
-        }
+        PinCheck::Wrong { tries_left } => Err(CardError::WrongPin { tries_left }),
         PinCheck::Blocked => Err(CardError::AuthenticationBlocked),
     }
 }
@@ -129,7 +67,7 @@ pub fn verify(
     reference: PinReference,
     action: VerifyAction,
 ) -> Result<(), CardError> {
-    let pin = reference.owner_pin();
+    let pin = owner_pin(reference);
     match action {
         VerifyAction::Status => {
             // A status query never spends a try.
@@ -139,7 +77,7 @@ pub fn verify(
             } else if pin.is_validated(ctx) {
                 Ok(())
             } else {
-                Err(CardError::Status(StatusWord::remaining_retries(tries)))
+                Err(CardError::NotVerified { tries_left: tries })
             }
         }
         VerifyAction::LogOut => {
@@ -172,7 +110,7 @@ pub fn change(
     old: &PaddedPin,
     new: &PaddedPin,
 ) -> Result<(), CardError> {
-    let pin = reference.owner_pin();
+    let pin = owner_pin(reference);
     check_result(pin.check(ctx, old.as_bytes())?)?;
     if !new.is_well_formed() {
         return Err(CardError::InvalidData);
@@ -199,10 +137,10 @@ fn set_value(
     reference: PinReference,
     value: &PaddedPin,
 ) -> Result<(), CardError> {
-    let is_factory = card_os::ct_eq(value.as_bytes(), reference.factory_value().as_bytes());
+    let is_factory = card_os::ct_eq(value.as_bytes(), factory_value(reference).as_bytes());
     ctx.store().begin_transaction()?;
-    reference.owner_pin().update(ctx, value.as_bytes())?;
-    state::set_default(ctx, reference.default_flag(), is_factory)?;
+    owner_pin(reference).update(ctx, value.as_bytes())?;
+    state::set_default(ctx, default_flag(reference), is_factory)?;
     ctx.store().commit_transaction()?;
     Ok(())
 }
@@ -213,42 +151,13 @@ pub fn metadata(
     reference: PinReference,
     reply: &mut Reply,
 ) -> Result<(), CardError> {
-    let pin = reference.owner_pin();
+    let pin = owner_pin(reference);
     let total = pin.policy(ctx)?.try_limit;
     let left = pin.tries_left(ctx)?;
-    let is_default = u8::from(state::is_default(ctx, reference.default_flag()));
-    reply.push(&[
-        0x01, 0x01, 0xFF, 0x05, 0x01, is_default, 0x06, 0x02, total, left,
-    ])
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn padding_rules() {
-        assert!(PaddedPin::pad(b"123456").is_well_formed());
-        assert!(PaddedPin::pad(b"12345678").is_well_formed());
-        assert!(!PaddedPin::pad(b"12345").is_well_formed());
-        assert!(
-            !PaddedPin::from_field(&[0x31, 0x32, 0x33, 0x34, 0x35, 0x36, 0xFF, 0x37])
-                .unwrap()
-                .is_well_formed()
-        );
-        assert!(PaddedPin::from_field(b"1234567").is_err());
-        assert_eq!(
-            format!("{:?}", PaddedPin::pad(b"123456")),
-            "PaddedPin(<secret>)"
-        );
-        assert!(matches!(
-            PinReference::from_p2(0x00),
-            Err(CardError::ReferenceNotFound)
-        ));
-        assert!(matches!(
-            PinReference::from_p2(0x82),
-            Err(CardError::IncorrectP1P2)
-        ));
-    }
+    let is_default = u8::from(state::is_default(ctx, default_flag(reference)));
+    let mut out = Vec::new();
+    tlv::write(&mut out, tag::META_ALGORITHM, &[tag::META_PIN_ALGORITHM]);
+    tlv::write(&mut out, tag::META_IS_DEFAULT, &[is_default]);
+    tlv::write(&mut out, tag::META_RETRIES, &[total, left]);
+    reply.push(&out)
 }

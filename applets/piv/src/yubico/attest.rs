@@ -5,9 +5,11 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use card_os::apdu::tlv;
 use card_os::{CardError, Context};
 use der::asn1::OctetString;
 use der::{DateTime, Decode, Encode};
+use piv_types::{tag, KeyAlgorithm, KeySlot, ObjectId, PinPolicy, TouchPolicy};
 use spki::ObjectIdentifier;
 use x509_cert::builder::profile::BuilderProfile;
 use x509_cert::builder::{Builder, CertificateBuilder};
@@ -18,8 +20,8 @@ use x509_cert::name::Name;
 use x509_cert::serial_number::SerialNumber;
 use x509_cert::time::{Time, Validity};
 
-use crate::keys::{self, KeySlot, StoredKey};
-use crate::objects::{self, ObjectId};
+use crate::keys::{self, StoredKey};
+use crate::objects;
 use crate::state;
 
 /// The subject of the card's attestation certificate (RFC 4514 form: the comma is escaped, so the CN
@@ -35,7 +37,7 @@ const OID_KEY_USAGE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.15"
 /// Any builder failure is a card-internal failure (`6F 00`), never detail for the host.
 fn internal<E: std::fmt::Debug>(error: E) -> CardError {
     tracing::error!(?error, "attestation certificate");
-    CardError::Status(card_os::apdu::StatusWord::UNKNOWN)
+    CardError::Internal("attestation certificate")
 }
 
 /// A profile that sets exactly the subject, issuer and extensions it is given.
@@ -117,8 +119,9 @@ pub fn create_attestation_identity(ctx: &mut Context<'_>) -> Result<(), CardErro
     let key = keys::generate_into(
         ctx,
         KeySlot::Attestation,
-        crate::keys::PinPolicy::Never,
-        crate::keys::TouchPolicy::Never,
+        KeyAlgorithm::EccP256,
+        PinPolicy::Never,
+        TouchPolicy::Never,
     )?;
     let name = Name::from_str(ATTESTATION_SUBJECT).map_err(internal)?;
     let basic = BasicConstraints {
@@ -150,7 +153,7 @@ pub fn create_attestation_identity(ctx: &mut Context<'_>) -> Result<(), CardErro
 fn attestation_issuer(ctx: &mut Context<'_>) -> Result<Name, CardError> {
     let stored = objects::read(ctx, ObjectId::ATTESTATION_CERT);
     let from_object = stored.as_deref().and_then(|value| {
-        let der = card_os::apdu::tlv::find(value, 0x70u32).ok().flatten()?;
+        let der = tlv::find(value, tag::CERTIFICATE).ok().flatten()?;
         Certificate::from_der(der).ok()
     });
     match from_object {
@@ -159,8 +162,13 @@ fn attestation_issuer(ctx: &mut Context<'_>) -> Result<Name, CardError> {
     }
 }
 
-/// ATTEST: a certificate for the slot's public key, signed by the F9 key. Only for generated keys.
-pub fn attest(ctx: &mut Context<'_>, slot: KeySlot) -> Result<Vec<u8>, CardError> {
+/// ATTEST: a certificate for the slot's public key, signed by the F9 key, naming `firmware` as the
+/// version. Only for generated keys.
+pub fn attest(
+    ctx: &mut Context<'_>,
+    slot: KeySlot,
+    firmware: [u8; 3],
+) -> Result<Vec<u8>, CardError> {
     let key = keys::load(ctx, slot).ok_or(CardError::ReferenceNotFound)?;
     if key.origin != keys::Origin::Generated {
         return Err(CardError::InvalidData);
@@ -176,17 +184,16 @@ pub fn attest(ctx: &mut Context<'_>, slot: KeySlot) -> Result<Vec<u8>, CardError
     let serial_der = der::asn1::Uint::new(&serial.to_be_bytes())
         .and_then(|u| u.to_der())
         .map_err(internal)?;
-    let [major, minor, patch] = super::VERSION;
     let profile = FixedProfile {
         subject,
         issuer,
         extensions: vec![
-            extension(OID_FIRMWARE, false, vec![major, minor, patch])?,
+            extension(OID_FIRMWARE, false, firmware.to_vec())?,
             extension(OID_SERIAL, false, serial_der)?,
             extension(
                 OID_POLICY,
                 false,
-                vec![key.pin_policy as u8, key.touch_policy as u8],
+                vec![key.pin_policy.byte(), key.touch_policy.byte()],
             )?,
         ],
     };

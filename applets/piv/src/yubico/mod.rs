@@ -4,14 +4,16 @@
 pub mod attest;
 
 use card_os::{CardError, Context, Reply};
+use piv_types::{KeySlot, ObjectId, PinReference, DEFAULT_PIN, DEFAULT_PUK};
 
-use crate::commands::MetadataTarget;
-use crate::keys::{self, KeySlot};
-use crate::objects::{self, ObjectId};
-use crate::params::{InstallParams, DEFAULT_PIN, DEFAULT_PUK};
-use crate::pin::{self, PaddedPin, PinReference};
+use crate::commands::{MetadataTarget, PaddedPin};
+use crate::keys;
+use crate::mgmt;
+use crate::objects;
+use crate::params::InstallParams;
+use crate::personalize::personalize;
+use crate::pin;
 use crate::state::{self, PIN, PUK};
-use crate::{mgmt, personalize};
 
 /// The firmware version reported by GET VERSION: 5.7.1. ≥ 5.3 metadata, ≥ 5.4 AES management keys,
 /// ≥ 5.4.3 VERIFY log-out, ≥ 5.7 MOVE KEY — all implemented.
@@ -65,13 +67,13 @@ pub fn set_pin_retries(
         ctx,
         PinReference::Pin,
         pin_tries,
-        &PaddedPin::pad(DEFAULT_PIN),
+        &PaddedPin::pad(DEFAULT_PIN.as_bytes()),
     )?;
     pin::create(
         ctx,
         PinReference::Puk,
         puk_tries,
-        &PaddedPin::pad(DEFAULT_PUK),
+        &PaddedPin::pad(DEFAULT_PUK.as_bytes()),
     )?;
     ctx.store().commit_transaction()?;
     ctx.transient().clear(state::TR_PIN_FRESH);
@@ -95,6 +97,6 @@ pub fn attest_slot(
     slot: KeySlot,
     reply: &mut Reply,
 ) -> Result<(), CardError> {
-    let der = attest::attest(ctx, slot)?;
+    let der = attest::attest(ctx, slot, VERSION)?;
     reply.push(&der)
 }
