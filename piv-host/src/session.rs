@@ -87,6 +87,11 @@ impl<'t> PivSession<'t> {
         Ok(session)
     }
 
+    /// A session on a card whose PIV application is already selected (no SELECT is sent).
+    pub fn attach(transport: &'t mut dyn Transport) -> Self {
+        Self { transport }
+    }
+
     /// The transport, for commands this client has no method for.
     pub fn transport(&mut self) -> &mut dyn Transport {
         self.transport

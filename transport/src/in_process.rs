@@ -22,12 +22,7 @@ impl InProcessReader {
 
 impl Transport for InProcessReader {
     fn transmit_raw(&mut self, apdu: &[u8]) -> Result<Vec<u8>, TransportError> {
-        let response = lock_card(&self.card).transmit(apdu);
-        match response.len() {
-            0 => Err(TransportError::Mute),
-            1 => Err(TransportError::NoStatusWord { len: 1 }),
-            _ => Ok(response),
-        }
+        checked(lock_card(&self.card).transmit(apdu))
     }
 
     fn atr(&mut self) -> Result<Vec<u8>, TransportError> {
@@ -41,5 +36,45 @@ impl Transport for InProcessReader {
 
     fn name(&self) -> String {
         "in-process".to_owned()
+    }
+}
+
+/// A transport straight onto a card the caller holds (no sharing, no power-up): for tests and tools that
+/// own a card and want the host-side rules (`exchange`, chaining, a host client) on it.
+pub struct DirectReader<'c, C: crate::VirtualCard + ?Sized> {
+    card: &'c mut C,
+}
+
+impl<'c, C: crate::VirtualCard + ?Sized> DirectReader<'c, C> {
+    pub fn new(card: &'c mut C) -> Self {
+        Self { card }
+    }
+}
+
+impl<C: crate::VirtualCard + ?Sized> Transport for DirectReader<'_, C> {
+    fn transmit_raw(&mut self, apdu: &[u8]) -> Result<Vec<u8>, TransportError> {
+        checked(self.card.transmit(apdu))
+    }
+
+    fn atr(&mut self) -> Result<Vec<u8>, TransportError> {
+        Ok(self.card.atr())
+    }
+
+    fn reset(&mut self) -> Result<(), TransportError> {
+        self.card.reset();
+        Ok(())
+    }
+
+    fn name(&self) -> String {
+        "direct".to_owned()
+    }
+}
+
+/// A card's reply as a transport result: empty = mute (power lost), one byte = no status word.
+fn checked(response: Vec<u8>) -> Result<Vec<u8>, TransportError> {
+    match response.len() {
+        0 => Err(TransportError::Mute),
+        1 => Err(TransportError::NoStatusWord { len: 1 }),
+        _ => Ok(response),
     }
 }

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use apdu::{Command, Response, StatusWord};
 
 pub use error::TransportError;
-pub use in_process::InProcessReader;
+pub use in_process::{DirectReader, InProcessReader};
 #[cfg(not(feature = "pcsc"))]
 pub use no_pcsc::PcscReader;
 #[cfg(feature = "pcsc")]

@@ -174,7 +174,10 @@ fn policies_given_at_generation_are_kept() {
         &mut card,
         "00 47 00 9A 0B AC 09 80 01 11 AA 01 01 AB 01 02 00",
     );
-    assert!(r.starts_with("7F494386"));
+    // Exactly the answer ykpiv parses by offsets: 7F 49 43 86 41 04‖X‖Y 90 00.
+    assert!(r.starts_with("7F4943864104"), "{r}");
+    assert_eq!(r.len(), 2 * (5 + 65 + 2));
+    assert!(r.ends_with("9000"));
     assert!(tx(&mut card, "00 F7 00 9A 00").starts_with("010111020201020301"));
     let (_, status) = sign(&mut card, 0x9A, &[1; 32]);
     assert_eq!(status, 0x9000);
