@@ -44,9 +44,9 @@ pub fn html(reports: &[Report], run: &RunInfo) -> String {
          <title>tessera conformance: {}</title><style>{STYLE}</style></head><body>\n",
         escape(&run.card.target)
     );
-    let _ = write!(
+    let _ = writeln!(
         page,
-        "<h1>Conformance report</h1><p class=\"sub\">started {} · ran {:.2?}</p>\n",
+        "<h1>Conformance report</h1><p class=\"sub\">started {} · ran {:.2?}</p>",
         escape(&run.started),
         run.duration
     );
@@ -62,10 +62,10 @@ pub fn html(reports: &[Report], run: &RunInfo) -> String {
         definition(&mut page, name, value);
     }
     page.push_str("</dl>\n");
-    let _ = write!(
+    let _ = writeln!(
         page,
         "<p class=\"totals\"><span class=\"pass\">{passed} passed</span><span class=\"fail\">{failed} failed</span>\
-         <span class=\"skip\">{skipped} skipped</span></p>\n"
+         <span class=\"skip\">{skipped} skipped</span></p>"
     );
     for report in reports {
         suite(&mut page, report);
@@ -116,9 +116,9 @@ fn suite(page: &mut String, report: &Report) {
                 );
             }
         }
-        let _ = write!(
+        let _ = writeln!(
             page,
-            "</td><td class=\"time\">{:.1?}</td></tr>\n",
+            "</td><td class=\"time\">{:.1?}</td></tr>",
             result.duration
         );
     }

@@ -10,11 +10,16 @@ use tracing::warn;
 use super::{PcscdError, DIR_PREFIX, STOP_TIMEOUT};
 use crate::wait_for;
 
-/// Refuses to run beside a pcscd we did not start; kills one a crashed test run left
-/// behind (its config dir carries our prefix); clears stale files in /run/pcscd.
+/// Refuses to run beside a pcscd we did not start that owns our /run/pcscd (one in another mount
+/// namespace has a /run/pcscd of its own and is left alone); kills one a crashed test run left behind
+/// (its config dir carries our prefix, in whatever namespace); clears stale files in /run/pcscd.
 pub(super) fn clear_leftovers() -> Result<(), PcscdError> {
+    let ours = mount_namespace("self");
     for (pid, cmdline) in running_pcscds() {
         if !cmdline.contains(DIR_PREFIX) {
+            if ours.is_some() && mount_namespace(&pid.to_string()) != ours {
+                continue;
+            }
             return Err(PcscdError::AlreadyRunning { pid, cmdline });
         }
         warn!(pid, "killing a test pcscd left behind by an earlier run");
@@ -31,6 +36,11 @@ pub(super) fn clear_leftovers() -> Result<(), PcscdError> {
         }
     }
     Ok(())
+}
+
+/// The mount namespace of a process (`self` or a pid), as the kernel names it (`mnt:[4026531841]`).
+fn mount_namespace(process: &str) -> Option<std::path::PathBuf> {
+    fs::read_link(format!("/proc/{process}/ns/mnt")).ok()
 }
 
 /// Live (non-zombie) processes named pcscd, with their command lines.

@@ -307,6 +307,8 @@ impl Shared {
 struct Session {
     messages: u64,
     end: io::Result<()>,
+    /// The card went mute (lost power mid-command): it is out of the reader for a moment.
+    mute: bool,
 }
 
 struct Worker {
@@ -362,6 +364,11 @@ impl Worker {
                     if session.messages > 0 {
                         backoff = self.options.backoff_initial;
                         attempts = 0;
+                    }
+                    // A card that lost power was pulled out: it stays out long enough for pcscd to
+                    // see the empty slot (see the quirk above), then goes back in and powers up.
+                    if session.mute && self.shared.sleep_unless_removed(REINSERT_GAP) {
+                        return;
                     }
                     since = Instant::now();
                 }
@@ -428,6 +435,7 @@ impl Worker {
         let mut session = Session {
             messages: 0,
             end: Ok(()),
+            mute: false,
         };
         let mut body = Vec::new();
         let mut reader = stream;
@@ -444,7 +452,10 @@ impl Worker {
             let written = match self.answer(&body, card) {
                 Ok(Some(reply)) => (&mut reader).write_all(&reply),
                 Ok(None) => Ok(()),
-                Err(e) => Err(e),
+                Err(e) => {
+                    session.mute = e.kind() == io::ErrorKind::Interrupted;
+                    Err(e)
+                }
             };
             if let Err(e) = written {
                 session.end = Err(e);
@@ -500,7 +511,10 @@ impl Worker {
                     // A mute card lost power mid-command: to pcscd it is pulled out; the slot's
                     // reconnect loop inserts it again, and power-up runs its recovery.
                     warn!(slot = %self.label, "card went mute (power lost); removing it");
-                    return Err(io::Error::other("the card went mute"));
+                    return Err(io::Error::new(
+                        io::ErrorKind::Interrupted,
+                        "the card went mute",
+                    ));
                 }
                 let sw = response.len().checked_sub(2).map(|i| &response[i..]);
                 // INS and SW only: the data may hold PINs or keys.
