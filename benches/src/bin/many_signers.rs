@@ -3,7 +3,7 @@
 //! run — the floor of the path.
 //!
 //! ```text
-//! cargo run --release -p benches --bin many-signers -- [--n 300]
+//! cargo run --release -p benches --bin many-signers -- [--n 1000]
 //! ```
 //! It starts four private pcscd (64 vpcd slots: pcsc-lite serves 16 readers per daemon): slots 0..32
 //! hold tessera PIV cards with a P-256 key in 9E, slots 32..64 do-nothing cards. Each signer is a thread
@@ -25,13 +25,15 @@ use virtual_reader::{share, SlotHandle, SlotOptions, VpcdSlot};
 const CARDS: usize = 32;
 const WARM_UP: usize = 20;
 const SIGNERS: [usize; 3] = [1, 8, 32];
+/// A PIV signature answer: `7C L 82 L` and a DER ECDSA signature (at least 8 bytes), then `90 00`.
+const MIN_SIGNATURE_ANSWER: usize = 14;
 
 fn main() -> Result<(), String> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("--worker") {
         return worker(&args[1..]);
     }
-    let mut n = 300usize;
+    let mut n = 1000usize;
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
         match arg.as_str() {
@@ -65,8 +67,8 @@ fn main() -> Result<(), String> {
     let mut ratios = Vec::new();
     for signers in SIGNERS {
         // Floor and card runs alternate, so both see the same machine load.
-        let floor = run(&pcscd, CARDS, signers, n, &sign)?;
-        let card = run(&pcscd, 0, signers, n, &sign)?;
+        let floor = run(&pcscd, CARDS, signers, n, &sign, 2)?;
+        let card = run(&pcscd, 0, signers, n, &sign, MIN_SIGNATURE_ANSWER)?;
         for (label, (rate, stats)) in [
             ("do-nothing card (floor)", &floor),
             ("tessera PIV card", &card),
@@ -107,6 +109,7 @@ fn run(
     signers: usize,
     n: usize,
     apdu: &str,
+    min_answer: usize,
 ) -> Result<(f64, Stats), String> {
     // One worker per daemon: its slots' readers.
     let mut groups: Vec<(usize, Vec<&str>)> = Vec::new();
@@ -126,6 +129,7 @@ fn run(
             .arg(hex(SELECT_PIV))
             .arg(apdu)
             .arg(n.to_string())
+            .arg(min_answer.to_string())
             .envs(pcscd.client_env(*instance))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -138,13 +142,21 @@ fn run(
     for (_, _, stdout) in &mut workers {
         expect_line(stdout, "ready")?;
     }
-    let started = Instant::now();
     for (_, stdin, _) in &mut workers {
         writeln!(stdin, "go").map_err(|e| e.to_string())?;
         stdin.flush().map_err(|e| e.to_string())?;
     }
     let mut samples = Vec::new();
+    // Each worker times its own run, from its signers' start to the last one's end; the slowest is the
+    // run's wall time (process start-up and the pipe round trips stay out of it).
+    let mut wall = Duration::ZERO;
     for (_, _, stdout) in &mut workers {
+        let line = read_line(stdout)?;
+        let elapsed: u64 = line
+            .strip_prefix("elapsed ")
+            .and_then(|e| e.parse().ok())
+            .ok_or_else(|| format!("worker said {line:?}"))?;
+        wall = wall.max(Duration::from_nanos(elapsed));
         let line = read_line(stdout)?;
         let numbers = line
             .strip_prefix("samples")
@@ -154,7 +166,6 @@ fn run(
             samples.push(Duration::from_nanos(nanos));
         }
     }
-    let wall = started.elapsed();
     for (mut child, _, _) in workers {
         let _ = child.wait();
     }
@@ -181,12 +192,14 @@ fn read_line(reader: &mut impl BufRead) -> Result<String, String> {
     Ok(line.trim_end().to_owned())
 }
 
-/// `--worker READERS SELECT APDU N`: one thread per reader, each sends SELECT, a warm-up, waits for `go`
-/// on stdin, then sends APDU N times; prints `ready`, then `samples` with every latency in nanoseconds.
+/// `--worker READERS SELECT APDU N MIN`: one thread per reader, each sends SELECT, a warm-up, waits for
+/// `go` on stdin, then sends APDU N times, checking each answer is at least MIN bytes and ends in `90 00`;
+/// prints `ready`, then `samples` with every latency in nanoseconds.
 fn worker(args: &[String]) -> Result<(), String> {
-    let [readers, select, apdu, n] = args else {
-        return Err("worker: READERS SELECT APDU N".into());
+    let [readers, select, apdu, n, min_answer] = args else {
+        return Err("worker: READERS SELECT APDU N MIN".into());
     };
+    let min_answer: usize = min_answer.parse().map_err(|_| "worker: bad MIN")?;
     let select = unhex(select)?;
     let apdu = unhex(apdu)?;
     let n: usize = n.parse().map_err(|_| "worker: bad N")?;
@@ -223,7 +236,7 @@ fn worker(args: &[String]) -> Result<(), String> {
                 let started = Instant::now();
                 let answer = card.transmit_raw(&apdu).map_err(|e| e.to_string())?;
                 samples.push(u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX));
-                if !answer.ends_with(&[0x90, 0x00]) {
+                if !answer.ends_with(&[0x90, 0x00]) || answer.len() < min_answer {
                     return Err(format!(
                         "{reader}: answer {answer:02X?} does not end in 90 00"
                     ));
@@ -246,10 +259,12 @@ fn worker(args: &[String]) -> Result<(), String> {
     go_rx.recv().map_err(|_| "no go".to_string())?;
     let _ = stdin.join();
     go.wait();
+    let started = Instant::now();
     let mut all = Vec::new();
     for thread in threads {
         all.extend(thread.join().map_err(|_| "a signer panicked")??);
     }
+    println!("elapsed {}", started.elapsed().as_nanos());
     let text: Vec<String> = all.iter().map(u64::to_string).collect();
     println!("samples {}", text.join(" "));
     Ok(())
