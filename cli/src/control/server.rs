@@ -228,6 +228,23 @@ mod tests {
         assert!(got[3].ok, "serve goes on after a panic");
     }
 
+    proptest::proptest! {
+        /// Whatever a client sends, every non-blank line gets exactly one JSON answer.
+        #[test]
+        fn any_bytes_get_one_answer_per_line(lines in proptest::collection::vec(
+            proptest::prop_oneof![
+                "[ -~]{0,80}",
+                r#"\{"verb":"(list|remove|insert|tear|clock|trace-start|x)","slot":[0-9]{1,3}(,"[a-z_]{1,8}":("[ -~]{0,10}"|[0-9]{1,4}|null|true))?\}"#,
+            ],
+            0..8,
+        )) {
+            let input = lines.join("\n");
+            let expected = lines.iter().filter(|l| !l.trim().is_empty()).count();
+            let got = answers(input.as_bytes());
+            proptest::prop_assert_eq!(got.len(), expected);
+        }
+    }
+
     #[test]
     fn an_overlong_line_is_refused_and_ends_the_connection() {
         let mut input = vec![b'x'; MAX_REQUEST_LEN + 10];
