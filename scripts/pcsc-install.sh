@@ -36,9 +36,15 @@ install_ykman() {
   "$(command -v pip3 || command -v pip)" install --quiet --disable-pip-version-check "yubikey-manager==${ykman_version}"
 }
 
+# The HTML conformance report is checked in a real browser (its own script, so it can be run alone).
+install_browser() {
+  bash "$(dirname "$0")/browser-install.sh"
+}
+
 if ((${#missing[@]} == 0)); then
   echo "pcsc-install: all ${#packages[@]} packages already installed"
   install_ykman
+  install_browser
   exit 0
 fi
 
@@ -52,3 +58,4 @@ apt-get update
 DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
 echo "pcsc-install: installed ${missing[*]}"
 install_ykman
+install_browser

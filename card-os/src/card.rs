@@ -5,11 +5,11 @@ use std::path::Path;
 
 mod dispatch;
 
-use apdu::CommandChain;
+use apdu::{Command, CommandChain};
 use thiserror::Error;
 
 use crate::applet::{Aid, Applet, AppletRegistry, Context, Reply};
-use crate::channel::{Channels, BASIC_CHANNEL};
+use crate::channel::{channel_of, Channels, BASIC_CHANNEL};
 use crate::crypto::{CardRng, Crypto};
 use crate::platform::Platform;
 #[cfg(any(test, feature = "testing"))]
@@ -284,6 +284,39 @@ impl Card {
     /// Persistent writes the last command made (its possible cut points).
     pub fn writes_last_command(&self) -> u32 {
         self.platform.image.eeprom.writes_this_command()
+    }
+
+    /// Whether the data of command `bytes` is secret (a PIN, a key) to the applet that would take it now,
+    /// so a trace must not show it. Asked before `transmit`; an APDU that does not parse is not.
+    pub fn is_sensitive(&self, bytes: &[u8]) -> bool {
+        let Ok(mut command) = Command::from_bytes(bytes) else {
+            return false;
+        };
+        let Ok(channel) = channel_of(command.cla) else {
+            return false;
+        };
+        if command.cla < 0x40 || command.cla >= 0x80 {
+            command.cla &= !0x03;
+        }
+        self.channels
+            .selected(channel)
+            .is_some_and(|owner| self.applets[usize::from(owner)].is_sensitive(&command))
+    }
+
+    /// Where the card reads the time from.
+    pub fn clock(&self) -> Clock {
+        self.platform.image.clock
+    }
+
+    /// Sets the card's clock (saved with the image): a fixed time for certificate-expiry tests.
+    pub fn set_clock(&mut self, clock: Clock) -> Result<(), CardError> {
+        self.platform.image.clock = clock;
+        self.platform.persist()
+    }
+
+    /// Seed and position of a deterministic card's random generator; `None` if it draws from the OS.
+    pub fn random_state(&self) -> Option<(u64, u128)> {
+        self.platform.crypto.rng_state()
     }
 
     /// Writes this card's whole state to a new image file, durably (fsync), refusing to overwrite one —

@@ -27,4 +27,8 @@ impl VirtualCard for Card {
     fn transmit(&mut self, command: &[u8]) -> Vec<u8> {
         Card::transmit(self, command).unwrap_or_default()
     }
+
+    fn is_sensitive(&self, command: &[u8]) -> bool {
+        Card::is_sensitive(self, command)
+    }
 }

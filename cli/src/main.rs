@@ -2,6 +2,8 @@
 
 mod cards;
 mod commands;
+mod control;
+mod trace;
 
 use std::process::ExitCode;
 
@@ -28,6 +30,10 @@ enum Command {
     Card(commands::card::CardCommand),
     /// Plug cards into vpcd slots so pcsc-lite sees them, until interrupted.
     Serve(commands::serve::ServeArgs),
+    /// Control a running `serve --control`: remove, insert, reset, tear, snapshot, restore, clock, trace.
+    Ctl(commands::ctl::CtlArgs),
+    /// Replay an APDU trace against a copy of its card and check every response byte for byte.
+    Replay(commands::replay::ReplayArgs),
     /// Send APDUs to a card file in-process (no pcscd needed) or to a PC/SC reader.
     Apdu(commands::apdu::ApduArgs),
     /// List the PC/SC readers and whether a card is present.
@@ -53,6 +59,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Card(command) => commands::card::run(command),
         Command::Serve(args) => commands::serve::run(args),
+        Command::Ctl(args) => commands::ctl::run(args),
+        Command::Replay(args) => commands::replay::run(args),
         Command::Apdu(args) => commands::apdu::run(args),
         Command::Readers => commands::readers::run(),
         Command::Conform(args) => commands::conform::run(args),

@@ -1,11 +1,11 @@
 //! `tessera serve` through a real pcscd + vpcd: OpenSC's tools see the card, and it comes back by itself
 //! when pcscd restarts.
 
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use card_transport::PcscReader;
-use virtual_reader::testing::{wait_for, Pcscd};
+use testkit::{wait_for, Pcscd};
 
 const TESSERA: &str = env!("CARGO_BIN_EXE_tessera");
 
@@ -36,15 +36,7 @@ impl Drop for Served {
 }
 
 fn opensc_tool(args: &[&str]) -> String {
-    let Output { stdout, stderr, .. } = Command::new("opensc-tool")
-        .args(args)
-        .output()
-        .expect("opensc-tool is installed (scripts/pcsc-install.sh)");
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&stdout),
-        String::from_utf8_lossy(&stderr)
-    )
+    testkit::tool::run("opensc-tool", args).out
 }
 
 #[test]

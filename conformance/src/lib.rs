@@ -1,15 +1,19 @@
 //! Conformance checks that run against any card through a [`Transport`]: the in-process card, a virtual
 //! card behind pcscd, or a physical card in a real reader. Each check either passes, fails with one
 //! sentence saying what the card did wrong, or is skipped with the reason. Reports print as text and as
-//! JUnit XML for CI.
+//! JUnit XML for CI, and as a self-contained HTML page for people.
 
 mod atr;
+mod html;
+mod identity;
 mod piv;
 mod report;
 mod runtime;
 mod session;
 
 pub use atr::{parse_atr, Atr};
+pub use html::{escape, html, RunInfo};
+pub use identity::{identify, CardIdentity};
 pub use report::{junit, totals, CheckResult, Outcome, Report};
 pub use session::Session;
 

@@ -139,6 +139,13 @@ pub trait VirtualCard: Send + 'static {
     /// One command APDU in, the response APDU (data ‖ SW1 SW2) out. Never panics. An empty reply
     /// means the card went mute (it lost power): a reader takes it out and puts it back.
     fn transmit(&mut self, command: &[u8]) -> Vec<u8>;
+
+    /// Whether `command`'s data is secret (a PIN, a key) and must stay out of traces and logs. Asked
+    /// before `transmit`, since the answer depends on the card's state (the applet selected now). The
+    /// default: nothing is.
+    fn is_sensitive(&self, _command: &[u8]) -> bool {
+        false
+    }
 }
 
 /// A card shared between the reader that serves it and whoever else holds it.

@@ -2,8 +2,8 @@
 
 pub mod vpcd;
 
-#[cfg(any(test, feature = "testing"))]
+#[cfg(feature = "testing")]
 pub mod testing;
 
 pub use card_transport::{lock_card, share, SharedCard, VirtualCard};
-pub use vpcd::{SlotHandle, SlotOptions, SlotState, VpcdSlot};
+pub use vpcd::{SlotHandle, SlotOptions, SlotState, VpcdSlot, REINSERT_GAP};

@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use virtual_reader::testing::{wait_for, EchoCard};
+use testkit::{wait_for, EchoCard};
 use virtual_reader::{share, SlotOptions, SlotState, VpcdSlot};
 
 fn listener() -> TcpListener {
@@ -234,4 +234,83 @@ fn a_mute_card_is_pulled_out_and_reinserted() {
     send(&mut again, &[0x00, 0xA4, 0x00, 0x00]);
     assert_eq!(receive(&mut again), [0x90, 0x00]);
     slot.remove();
+}
+
+/// An echo card whose ATR carries a tag, to tell cards apart: `3B 81 01 <tag> TCK`.
+struct Tagged(u8);
+
+impl virtual_reader::VirtualCard for Tagged {
+    fn atr(&self) -> Vec<u8> {
+        vec![0x3B, 0x81, 0x01, self.0, 0x80 ^ self.0]
+    }
+    fn power_on(&mut self) {}
+    fn power_off(&mut self) {}
+    fn reset(&mut self) {}
+    fn transmit(&mut self, _command: &[u8]) -> Vec<u8> {
+        vec![0x90, 0x00]
+    }
+}
+
+#[test]
+fn eject_closes_the_connection_and_insert_brings_a_card_back_after_the_gap() {
+    let vpcd = listener();
+    let slot = VpcdSlot::plug(
+        vpcd.local_addr().expect("addr"),
+        share(Tagged(0xA1)),
+        SlotOptions::default(),
+    )
+    .expect("plug");
+    let mut conn = accept(&vpcd);
+    send(&mut conn, &[0x04]);
+    assert_eq!(receive(&mut conn)[3], 0xA1);
+
+    slot.eject();
+    assert!(!slot.is_inserted());
+    assert!(matches!(slot.state(), SlotState::Ejected { .. }));
+    let mut buf = [0; 1];
+    assert_eq!(conn.read(&mut buf).expect("EOF, not timeout"), 0);
+    // Ejected means out: no reconnect on its own.
+    vpcd.set_nonblocking(true).expect("nonblocking");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(vpcd.accept().is_err(), "ejected card reconnected");
+    vpcd.set_nonblocking(false).expect("blocking");
+
+    let ejected = Instant::now();
+    slot.insert(Some(share(Tagged(0xA2))));
+    assert!(slot.is_inserted());
+    let mut conn = accept(&vpcd);
+    assert!(
+        ejected.elapsed() >= virtual_reader::REINSERT_GAP - Duration::from_millis(350),
+        "re-inserted after {:?}, before pcscd could see the slot empty",
+        ejected.elapsed()
+    );
+    send(&mut conn, &[0x04]);
+    assert_eq!(receive(&mut conn)[3], 0xA2, "the new card is in the slot");
+
+    // Swapping a card in an occupied slot ejects the old one first.
+    slot.insert(Some(share(Tagged(0xA3))));
+    assert_eq!(conn.read(&mut buf).expect("EOF"), 0);
+    let mut conn = accept(&vpcd);
+    send(&mut conn, &[0x04]);
+    assert_eq!(receive(&mut conn)[3], 0xA3);
+    let started = Instant::now();
+    slot.remove();
+    assert!(started.elapsed() < Duration::from_millis(500));
+}
+
+#[test]
+fn removing_an_ejected_slot_is_prompt() {
+    let vpcd = listener();
+    let slot = VpcdSlot::plug(
+        vpcd.local_addr().expect("addr"),
+        share(EchoCard::default()),
+        SlotOptions::default(),
+    )
+    .expect("plug");
+    let _conn = accept(&vpcd);
+    slot.eject();
+    slot.eject();
+    let started = Instant::now();
+    slot.remove();
+    assert!(started.elapsed() < Duration::from_millis(500));
 }

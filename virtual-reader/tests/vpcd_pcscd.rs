@@ -1,12 +1,11 @@
 //! The real path: cards plugged into a private pcscd through vpcd, seen by PC/SC
 //! applications (the pcsc crate and OpenSC's tools).
 
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use card_transport::{PcscReader, Transport, TransportError};
-use virtual_reader::testing::{wait_for, EchoCard, Pcscd, SLOTS};
+use testkit::{wait_for, EchoCard, Pcscd, SLOTS};
 use virtual_reader::{
     share, SharedCard, SlotHandle, SlotOptions, SlotState, VirtualCard, VpcdSlot,
 };
@@ -25,11 +24,7 @@ fn present(reader: &str) -> bool {
 }
 
 fn opensc_tool(args: &[&str]) -> String {
-    let out = Command::new("opensc-tool")
-        .args(args)
-        .output()
-        .expect("opensc-tool installed");
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    testkit::tool::run("opensc-tool", args).out
 }
 
 fn colon_hex(bytes: &[u8]) -> String {

@@ -7,7 +7,7 @@
 //! ```text
 //! cargo run --release -p benches --bin pcsc-roundtrip -- [--n 2000]
 //! ```
-//! It starts a private pcscd (the `virtual_reader::testing::Pcscd` guard); stop any other pcscd first.
+//! It starts a private pcscd (the `testkit::Pcscd` guard); stop any other pcscd first.
 
 use std::time::{Duration, Instant};
 
@@ -17,7 +17,8 @@ use benches::{
 };
 use card_os::Durability;
 use card_transport::{PcscReader, Transport};
-use virtual_reader::testing::{wait_for, EchoCard, Pcscd};
+use testkit::tool::Tool;
+use testkit::{wait_for, EchoCard, Pcscd};
 use virtual_reader::{share, SharedCard, SlotOptions, VpcdSlot};
 
 const WARM_UP: usize = 50;
@@ -167,18 +168,15 @@ fn pkcs11_rows(reader: &str) -> Result<(), String> {
     let time = |args: &[&str]| -> Result<Stats, String> {
         let mut samples = Vec::new();
         for _ in 0..25 {
-            let started = Instant::now();
-            let out = std::process::Command::new("pkcs11-tool")
+            let run = Tool::new("pkcs11-tool")
                 .args(args)
-                .output()
-                .map_err(|e| format!("pkcs11-tool: {e} (is opensc installed?)"))?;
-            if !out.status.success() {
-                return Err(format!(
-                    "pkcs11-tool {args:?} failed on {reader}: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                ));
+                .redact(&["123456"])
+                .quiet()
+                .run();
+            if run.code != Some(0) {
+                return Err(format!("pkcs11-tool failed on {reader}:{}", run.describe()));
             }
-            samples.push(started.elapsed());
+            samples.push(run.elapsed());
         }
         Stats::from_samples(samples).ok_or_else(|| "no samples".into())
     };

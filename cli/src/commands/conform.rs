@@ -31,18 +31,38 @@ pub struct ConformArgs {
     /// Also write the report as JUnit XML here.
     #[arg(long)]
     junit: Option<PathBuf>,
+    /// Also write the report as a self-contained HTML page here (per-suite tables, each failure with its
+    /// APDU exchange, the card's ATR and identity, run time).
+    #[arg(long)]
+    html: Option<PathBuf>,
 }
 
-/// Runs every suite through one transport.
-fn run_all(transport: &mut dyn card_transport::Transport) -> Vec<conformance::Report> {
-    conformance::all_suites()
+/// Every suite's report, and the card and time they ran on.
+type Run = (Vec<conformance::Report>, conformance::RunInfo);
+
+/// Identifies the card, then runs every suite through one transport.
+fn run_all(transport: &mut dyn card_transport::Transport) -> Run {
+    let started_at = crate::trace::rfc3339(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+    );
+    let started = std::time::Instant::now();
+    let card = conformance::identify(transport);
+    let reports = conformance::all_suites()
         .iter()
         .map(|suite| conformance::run(suite, transport))
-        .collect()
+        .collect();
+    let info = conformance::RunInfo {
+        card,
+        started: started_at,
+        duration: started.elapsed(),
+    };
+    (reports, info)
 }
 
 pub fn run(args: ConformArgs) -> anyhow::Result<ExitCode> {
-    let reports = if let Some(reader) = &args.reader {
+    let (reports, info) = if let Some(reader) = &args.reader {
         let mut transport = PcscReader::connect(reader)?;
         run_all(&mut transport)
     } else {
@@ -89,6 +109,10 @@ pub fn run(args: ConformArgs) -> anyhow::Result<ExitCode> {
     if let Some(path) = &args.junit {
         let xml = conformance::junit(&reports).context("cannot render the JUnit report")?;
         std::fs::write(path, xml).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if let Some(path) = &args.html {
+        std::fs::write(path, conformance::html(&reports, &info))
+            .with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(if reports.iter().all(|r| r.failed() == 0) {
         ExitCode::SUCCESS

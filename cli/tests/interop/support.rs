@@ -3,14 +3,15 @@
 //! few parsers the checks need (tool fields, OpenSC and ykpiv APDU traces, public keys via openssl).
 
 use std::fs::{self, File};
-use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use card_transport::PcscReader;
-use virtual_reader::testing::{wait_for, Pcscd};
+use testkit::tool::Tool;
+pub use testkit::tool::{optional, require, Run};
+use testkit::{wait_for, Pcscd};
 
 pub const TESSERA: &str = env!("CARGO_BIN_EXE_tessera");
 pub const OPENSC_PKCS11: &str = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so";
@@ -48,228 +49,23 @@ const SECRETS: &[&str] = &[
     WRONG_AES256,
 ];
 
-/// How long one tool invocation may take before the test gives up on it.
-const TOOL_TIMEOUT: Duration = Duration::from_secs(90);
-
-/// Masks every test secret in `text`: as given, as hex of its ASCII bytes (PINs inside APDU traces), and —
-/// for hex keys — as spaced or colon-separated bytes.
-pub fn redact(text: &str) -> String {
-    let mut forms: Vec<String> = Vec::new();
-    for secret in SECRETS {
-        forms.push(secret.to_string());
-        forms.push(secret.to_uppercase());
-        let ascii: Vec<String> = secret.bytes().map(|b| format!("{b:02x}")).collect();
-        forms.push(ascii.join(" "));
-        forms.push(ascii.join(" ").to_uppercase());
-        if secret.len() >= 32 {
-            if let Ok(bytes) = hex::decode(secret) {
-                let pairs: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
-                for sep in [" ", ":"] {
-                    forms.push(pairs.join(sep));
-                    forms.push(pairs.join(sep).to_uppercase());
-                }
-            }
-        }
-    }
-    // Longest first, so a PIN inside a PUK cannot leave half of the PUK behind.
-    forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
-    let mut out = text.to_owned();
-    for form in &forms {
-        out = out.replace(form.as_str(), "<secret>");
-    }
-    out
-}
-
-/// One finished tool run.
-pub struct Run {
-    /// Exit code (`None`: killed by a signal).
-    pub code: Option<i32>,
-    /// stdout and stderr interleaved as the tool wrote them.
-    pub out: String,
-    cmdline: String,
-    elapsed: Duration,
-}
-
-impl Run {
-    /// The command line, exit code and output, secrets masked: what every failed assertion prints.
-    pub fn describe(&self) -> String {
-        format!(
-            "\n$ {}\n[exit {:?} after {:.2?}]\n{}\n",
-            redact(&self.cmdline),
-            self.code,
-            self.elapsed,
-            redact(&self.out)
-        )
-    }
-
-    /// Asserts exit code 0.
-    #[track_caller]
-    pub fn ok(self) -> Self {
-        assert_eq!(self.code, Some(0), "expected success:{}", self.describe());
-        self
-    }
-
-    /// Asserts a non-zero exit code.
-    #[track_caller]
-    pub fn fails(self) -> Self {
-        assert!(
-            self.code.is_some_and(|c| c != 0),
-            "expected failure:{}",
-            self.describe()
-        );
-        self
-    }
-
-    /// Asserts that the output contains `needle`.
-    #[track_caller]
-    pub fn has(self, needle: &str) -> Self {
-        assert!(
-            self.out.contains(needle),
-            "expected {:?} in the output:{}",
-            redact(needle),
-            self.describe()
-        );
-        self
-    }
-
-    /// Asserts that the output does not contain `needle`.
-    #[track_caller]
-    pub fn lacks(self, needle: &str) -> Self {
-        assert!(
-            !self.out.contains(needle),
-            "did not expect {:?} in the output:{}",
-            redact(needle),
-            self.describe()
-        );
-        self
-    }
-
-    /// The value after `key` on the first line that starts with it (leading blanks ignored), trimmed:
-    /// `field("PIN tries left:")` on "PIN tries left:\t3" is "3".
-    #[track_caller]
-    pub fn field(&self, key: &str) -> String {
-        self.out
-            .lines()
-            .find_map(|line| line.trim_start().strip_prefix(key))
-            .map(|rest| rest.trim().to_owned())
-            .unwrap_or_else(|| panic!("no {key:?} line in the output:{}", self.describe()))
-    }
-}
-
-/// Runs `cmd args…` with extra environment `env`, stdin closed, and returns exit code and combined output.
-/// Never panics on a failing tool (only on one that cannot start or hangs): callers assert on the [`Run`].
+/// Runs `cmd args…` with extra environment `env`, stdin closed, through the workspace's tool runner with
+/// every test secret masked. Never panics on a failing tool (only on one that cannot start or hangs):
+/// callers assert on the [`Run`].
 pub fn run(cmd: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
     run_in(None, cmd, args, env)
 }
 
 /// [`run`] with a working directory.
 pub fn run_in(dir: Option<&Path>, cmd: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let cmdline = env
-        .iter()
-        .map(|(k, v)| format!("{k}={}", shell_quote(v)))
-        .chain(std::iter::once(cmd.to_owned()))
-        .chain(args.iter().map(|a| shell_quote(a)))
-        .collect::<Vec<_>>()
-        .join(" ");
-    let (mut reader, writer) = std::io::pipe().expect("pipe");
-    let mut command = Command::new(cmd);
-    command
+    let mut tool = Tool::new(cmd)
         .args(args)
         .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(writer.try_clone().expect("pipe clone"))
-        .stderr(writer);
+        .redact(SECRETS);
     if let Some(dir) = dir {
-        command.current_dir(dir);
+        tool = tool.current_dir(dir);
     }
-    let started = Instant::now();
-    let mut child = command
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {cmd} (is it installed?): {e}\n$ {cmdline}"));
-    // The Command holds the write ends: drop it so the reader sees EOF when the tool exits.
-    drop(command);
-    let collector = std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = reader.read_to_end(&mut bytes);
-        bytes
-    });
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for tool") {
-            break status;
-        }
-        if started.elapsed() > TOOL_TIMEOUT {
-            let _ = child.kill();
-            let _ = child.wait();
-            let out = collector.join().unwrap_or_default();
-            panic!(
-                "{cmd} hung for {TOOL_TIMEOUT:?} and was killed:\n$ {}\n{}",
-                redact(&cmdline),
-                redact(&String::from_utf8_lossy(&out))
-            );
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    let out = collector.join().unwrap_or_default();
-    let run = Run {
-        code: status.code(),
-        out: String::from_utf8_lossy(&out).into_owned(),
-        cmdline,
-        elapsed: started.elapsed(),
-    };
-    eprintln!(
-        "  [{:>6.2?}] exit {:?}: {}",
-        run.elapsed,
-        run.code,
-        redact(&run.cmdline)
-    );
-    run
-}
-
-fn shell_quote(arg: &str) -> String {
-    if !arg.is_empty()
-        && arg
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_=./:,@%+".contains(c))
-    {
-        arg.to_owned()
-    } else {
-        format!("'{}'", arg.replace('\'', r"'\''"))
-    }
-}
-
-/// Whether `tool` is an executable on PATH.
-pub fn have(tool: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|path| {
-        std::env::split_paths(&path).any(|dir| {
-            fs::metadata(dir.join(tool))
-                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
-    })
-}
-
-/// Panics with an install hint unless every tool is on PATH: these come with scripts/pcsc-install.sh
-/// (plus openssl), so a missing one is a broken environment, not a reason to skip.
-pub fn require(tools: &[&str]) {
-    for tool in tools {
-        assert!(
-            have(tool),
-            "{tool} is not installed (bash scripts/pcsc-install.sh installs the interop tools)"
-        );
-    }
-}
-
-/// Prints a loud SKIP line and returns false when `tool` is missing, unless TESSERA_INTEROP_REQUIRE_ALL is
-/// set (then it panics). For tools scripts/pcsc-install.sh does not install (ykman comes from pip).
-pub fn optional(tool: &str, hint: &str) -> bool {
-    if have(tool) {
-        return true;
-    }
-    assert!(
-        std::env::var_os("TESSERA_INTEROP_REQUIRE_ALL").is_none(),
-        "{tool} is not installed and TESSERA_INTEROP_REQUIRE_ALL is set ({hint})"
-    );
-    eprintln!("SKIPPED: {tool} is not installed ({hint})");
-    false
+    tool.run()
 }
 
 /// Prints a step header, so `--nocapture` output reads as a log of the matrix.

@@ -6,4 +6,4 @@ pub mod protocol;
 pub mod slot;
 
 pub use protocol::{ProtocolError, VpcdMessage};
-pub use slot::{SlotError, SlotHandle, SlotOptions, SlotState, VpcdSlot};
+pub use slot::{SlotError, SlotHandle, SlotOptions, SlotState, VpcdSlot, REINSERT_GAP};

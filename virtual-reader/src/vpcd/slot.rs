@@ -5,6 +5,8 @@
 //!
 //! Card insertion is connecting; card removal is closing the socket. Removal from
 //! another thread shuts the socket down, which wakes the blocked read with EOF.
+//! [`SlotHandle::eject`] takes the card out but keeps the slot thread, which then waits
+//! for [`SlotHandle::insert`] to put that card, or another one, back.
 //!
 //! pcscd quirk: if a card is replaced faster than pcscd's 0.4 s presence poll and an
 //! application calls SCardConnect in that window, pcscd can go on reporting the slot
@@ -51,9 +53,15 @@ impl Default for SlotOptions {
     }
 }
 
+/// How long a re-insertion waits after an ejection: more than two of pcscd's 0.4 s
+/// presence polls, so pcscd has seen the slot empty (see the quirk above).
+pub const REINSERT_GAP: Duration = Duration::from_millis(1000);
+
 /// Where a slot is, for logs and tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SlotState {
+    /// Ejected by [`SlotHandle::eject`]: no connection until [`SlotHandle::insert`].
+    Ejected { since: Instant },
     /// Not connected since `since`; `attempts` connects have failed since then.
     Connecting { since: Instant, attempts: u32 },
     /// TCP-connected since `since`: pcscd sees the card about 0.4 s later. vpcd
@@ -99,6 +107,8 @@ impl VpcdSlot {
         let shared = Arc::new(Shared {
             control: Mutex::new(Control {
                 removed: false,
+                ejected: None,
+                card,
                 stream: None,
                 state: SlotState::Connecting {
                     since: Instant::now(),
@@ -110,7 +120,6 @@ impl VpcdSlot {
         let worker = Worker {
             addrs,
             label: label.clone(),
-            card,
             options,
             shared: Arc::clone(&shared),
         };
@@ -141,6 +150,59 @@ impl SlotHandle {
     /// The vpcd address this card is plugged into, as given to `plug`.
     pub fn addr(&self) -> &str {
         &self.label
+    }
+
+    /// The card in this slot (also while ejected).
+    pub fn card(&self) -> SharedCard {
+        Arc::clone(&self.shared.lock().card)
+    }
+
+    /// Whether the card is in the reader (not ejected).
+    pub fn is_inserted(&self) -> bool {
+        self.shared.lock().ejected.is_none()
+    }
+
+    /// Takes the card out without ending the slot: closes the connection (pcscd reports
+    /// the card removed within its ~0.4 s poll) and powers the card off; the slot then
+    /// waits for [`SlotHandle::insert`]. Ejecting an ejected slot changes nothing.
+    pub fn eject(&self) {
+        {
+            let mut control = self.shared.lock();
+            if control.ejected.is_some() {
+                return;
+            }
+            control.ejected = Some(Instant::now());
+            control.state = SlotState::Ejected {
+                since: Instant::now(),
+            };
+            if let Some(stream) = control.stream.take() {
+                let _ = stream.shutdown(Shutdown::Both);
+            }
+        }
+        self.shared.wake.notify_all();
+        info!(slot = %self.label, "card ejected");
+    }
+
+    /// Puts a card back into an ejected slot: `card`, or the one that was there. The
+    /// slot connects again (pcscd sees an insertion), but not before [`REINSERT_GAP`]
+    /// has passed since the ejection. On a slot that holds a card, `Some(card)` swaps it:
+    /// the old card is taken out first, the new one goes in after the gap.
+    pub fn insert(&self, card: Option<SharedCard>) {
+        if card.is_some() && self.is_inserted() {
+            self.eject();
+        }
+        {
+            let mut control = self.shared.lock();
+            if let Some(card) = card {
+                control.card = card;
+            }
+            if control.ejected.is_none() {
+                return;
+            }
+            control.ejected = None;
+        }
+        self.shared.wake.notify_all();
+        info!(slot = %self.label, "card re-inserted");
     }
 
     /// Removes the card: closes the connection (pcscd reports the card removed within
@@ -193,6 +255,10 @@ struct Shared {
 
 struct Control {
     removed: bool,
+    /// When the card was ejected, while it is out.
+    ejected: Option<Instant>,
+    /// The card the next connection serves.
+    card: SharedCard,
     /// A clone of the live connection, so removal can shut it down.
     stream: Option<TcpStream>,
     state: SlotState,
@@ -213,18 +279,41 @@ impl Shared {
             .unwrap_or_else(PoisonError::into_inner);
         guard.removed
     }
+
+    /// While the card is ejected, waits for it to be inserted again, then for the rest of
+    /// [`REINSERT_GAP`]. Returns true if the card was removed meanwhile.
+    fn wait_while_ejected(&self) -> bool {
+        let mut ejected_at = None;
+        let mut guard = self.lock();
+        while let Some(at) = guard.ejected {
+            if guard.removed {
+                return true;
+            }
+            ejected_at = Some(at);
+            guard = self
+                .wake
+                .wait(guard)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        drop(guard);
+        match ejected_at {
+            Some(at) => self.sleep_unless_removed(REINSERT_GAP.saturating_sub(at.elapsed())),
+            None => self.lock().removed,
+        }
+    }
 }
 
 /// How one connection ended.
 struct Session {
     messages: u64,
     end: io::Result<()>,
+    /// The card went mute (lost power mid-command): it is out of the reader for a moment.
+    mute: bool,
 }
 
 struct Worker {
     addrs: Vec<SocketAddr>,
     label: String,
-    card: SharedCard,
     options: SlotOptions,
     shared: Arc<Shared>,
 }
@@ -235,20 +324,36 @@ impl Worker {
         let mut since = Instant::now();
         let mut attempts = 0u32;
         loop {
-            self.shared.lock().state = SlotState::Connecting { since, attempts };
+            if self.shared.wait_while_ejected() {
+                return;
+            }
+            self.set_state(SlotState::Connecting { since, attempts });
             match self.connect() {
                 Ok((stream, handle, peer)) => {
-                    if !self.register(handle, peer) {
+                    let Some(card) = self.register(handle, peer) else {
                         let _ = stream.shutdown(Shutdown::Both);
-                        return;
-                    }
+                        if self.shared.lock().removed {
+                            return;
+                        }
+                        // Ejected while connecting: wait for the insertion at the loop's top.
+                        continue;
+                    };
                     info!(slot = %self.label, %peer, "card inserted (connected to vpcd)");
-                    let session = self.serve(&stream);
+                    let session = self.serve(&stream, &card);
                     self.shared.lock().stream = None;
-                    lock_card(&self.card).power_off();
-                    let removed = self.shared.lock().removed;
+                    lock_card(&card).power_off();
+                    let (removed, ejected) = {
+                        let control = self.shared.lock();
+                        (control.removed, control.ejected.is_some())
+                    };
                     match (&session.end, removed) {
                         (_, true) => return,
+                        _ if ejected => {
+                            backoff = self.options.backoff_initial;
+                            attempts = 0;
+                            since = Instant::now();
+                            continue;
+                        }
                         (Ok(()), false) => {
                             info!(slot = %self.label, messages = session.messages, "vpcd closed the connection; reconnecting")
                         }
@@ -259,6 +364,11 @@ impl Worker {
                     if session.messages > 0 {
                         backoff = self.options.backoff_initial;
                         attempts = 0;
+                    }
+                    // A card that lost power was pulled out: it stays out long enough for pcscd to
+                    // see the empty slot (see the quirk above), then goes back in and powers up.
+                    if session.mute && self.shared.sleep_unless_removed(REINSERT_GAP) {
+                        return;
                     }
                     since = Instant::now();
                 }
@@ -271,7 +381,7 @@ impl Worker {
                     }
                 }
             }
-            self.shared.lock().state = SlotState::Connecting { since, attempts };
+            self.set_state(SlotState::Connecting { since, attempts });
             if self.shared.sleep_unless_removed(backoff) {
                 return;
             }
@@ -298,25 +408,34 @@ impl Worker {
         Err(last)
     }
 
-    /// Publishes the live connection so removal can shut it down. Returns false if
-    /// the card was removed while connecting.
-    fn register(&self, handle: TcpStream, peer: SocketAddr) -> bool {
+    /// Sets the state unless the card is ejected (which is a state of its own).
+    fn set_state(&self, state: SlotState) {
         let mut control = self.shared.lock();
-        if control.removed {
-            return false;
+        if control.ejected.is_none() {
+            control.state = state;
+        }
+    }
+
+    /// Publishes the live connection so removal can shut it down, and returns the card to
+    /// serve on it; `None` if the card was removed or ejected while connecting.
+    fn register(&self, handle: TcpStream, peer: SocketAddr) -> Option<SharedCard> {
+        let mut control = self.shared.lock();
+        if control.removed || control.ejected.is_some() {
+            return None;
         }
         control.stream = Some(handle);
         control.state = SlotState::Connected {
             since: Instant::now(),
             peer,
         };
-        true
+        Some(Arc::clone(&control.card))
     }
 
-    fn serve(&self, stream: &TcpStream) -> Session {
+    fn serve(&self, stream: &TcpStream, card: &SharedCard) -> Session {
         let mut session = Session {
             messages: 0,
             end: Ok(()),
+            mute: false,
         };
         let mut body = Vec::new();
         let mut reader = stream;
@@ -330,10 +449,13 @@ impl Worker {
                 }
             }
             session.messages += 1;
-            let written = match self.answer(&body) {
+            let written = match self.answer(&body, card) {
                 Ok(Some(reply)) => (&mut reader).write_all(&reply),
                 Ok(None) => Ok(()),
-                Err(e) => Err(e),
+                Err(e) => {
+                    session.mute = e.kind() == io::ErrorKind::Interrupted;
+                    Err(e)
+                }
             };
             if let Err(e) = written {
                 session.end = Err(e);
@@ -343,7 +465,7 @@ impl Worker {
     }
 
     /// The framed reply to one message, if it needs one. An error ends the session.
-    fn answer(&self, body: &[u8]) -> io::Result<Option<Vec<u8>>> {
+    fn answer(&self, body: &[u8], card: &SharedCard) -> io::Result<Option<Vec<u8>>> {
         let message = match VpcdMessage::decode(body) {
             Ok(message) => message,
             Err(e) => {
@@ -351,7 +473,7 @@ impl Worker {
                 return Ok(None);
             }
         };
-        let mut card = lock_card(&self.card);
+        let mut card = lock_card(card);
         match message {
             VpcdMessage::PowerOff => {
                 trace!(slot = %self.label, "power off");
@@ -389,7 +511,10 @@ impl Worker {
                     // A mute card lost power mid-command: to pcscd it is pulled out; the slot's
                     // reconnect loop inserts it again, and power-up runs its recovery.
                     warn!(slot = %self.label, "card went mute (power lost); removing it");
-                    return Err(io::Error::other("the card went mute"));
+                    return Err(io::Error::new(
+                        io::ErrorKind::Interrupted,
+                        "the card went mute",
+                    ));
                 }
                 let sw = response.len().checked_sub(2).map(|i| &response[i..]);
                 // INS and SW only: the data may hold PINs or keys.

@@ -1,4 +1,4 @@
-use crate::VirtualCard;
+use card_transport::VirtualCard;
 
 /// The floor card: answers every APDU with `90 00` and does nothing else, so a
 /// benchmark with it measures the transport alone.
