@@ -105,9 +105,9 @@ impl<'a> Lines<'a> {
                     ),
                 ));
             }
-            if line >= MAX_ROWS {
+            if line > MAX_ROWS {
                 return Err(refusal(
-                    at_row(line + 1),
+                    at_row(line),
                     format!("a census may have at most {MAX_ROWS} lines"),
                 ));
             }
@@ -134,6 +134,12 @@ impl<'a> Lines<'a> {
                     "a line may have at most {MAX_LINE_BYTES} bytes, this one has {}",
                     text.len() - last
                 ),
+            ));
+        }
+        if last < text.len() && starts.len() > MAX_ROWS {
+            return Err(refusal(
+                at_row(starts.len()),
+                format!("a census may have at most {MAX_ROWS} lines"),
             ));
         }
         Ok(Lines { text, starts })
