@@ -1,5 +1,7 @@
 //! Hostile census files: each one gets located errors or a one-sentence refusal, never an abort
 //! and never an allocation from a size the file merely declares.
+// Test helpers unwrap like the tests they serve (clippy allows it only inside #[test] fns).
+#![allow(clippy::unwrap_used)]
 
 #[path = "../../fuzz/src/xlsx_parts.rs"]
 #[allow(dead_code)]
@@ -20,12 +22,16 @@ fn workbook_with_cell(row: u32, column: u16) -> Vec<u8> {
     let entities = workbook.add_worksheet();
     entities.set_name("entities").unwrap();
     for (c, name) in census::ENTITY_COLUMNS.iter().enumerate() {
-        entities.write_string(0, u16::try_from(c).unwrap(), *name).unwrap();
+        entities
+            .write_string(0, u16::try_from(c).unwrap(), *name)
+            .unwrap();
     }
     let users = workbook.add_worksheet();
     users.set_name("users").unwrap();
     for (c, name) in USER_COLUMNS.iter().enumerate() {
-        users.write_string(0, u16::try_from(c).unwrap(), *name).unwrap();
+        users
+            .write_string(0, u16::try_from(c).unwrap(), *name)
+            .unwrap();
     }
     users.write_string(row, column, "x").unwrap();
     workbook.save_to_buffer().unwrap()
@@ -62,7 +68,10 @@ fn a_far_but_allowed_cell_is_only_a_row() {
     // Row 1 048 576 in column A is within the limits: read as one more (incomplete) user row.
     let bytes = workbook_with_cell(1_048_575, 0);
     let errors = census::parse_xlsx_bytes(&bytes).unwrap_err();
-    assert!(errors.iter().all(|e| e.location.row == 1_048_576), "{errors:?}");
+    assert!(
+        errors.iter().all(|e| e.location.row == 1_048_576),
+        "{errors:?}"
+    );
     assert!(errors.iter().any(|e| e.kind == ErrorKind::MissingField));
 }
 
@@ -90,7 +99,10 @@ fn a_zip_bomb_is_refused_from_its_declared_sizes() {
     assert!(bytes.len() < 64 << 10, "{} bytes", bytes.len());
     let error = refusal(census::parse_xlsx_bytes(&bytes));
     assert_eq!(error.kind, ErrorKind::TooLarge);
-    assert!(error.message.contains("xl/worksheets/sheet2.xml"), "{error}");
+    assert!(
+        error.message.contains("xl/worksheets/sheet2.xml"),
+        "{error}"
+    );
     assert!(error.message.contains("zip bomb"), "{error}");
 }
 
@@ -134,7 +146,10 @@ fn an_entry_inflating_past_its_declared_size_is_cut_off() {
         .find(|e| e.location.sheet.as_deref() == Some("users"))
         .expect("an error about the users sheet");
     assert_eq!(error.kind, ErrorKind::Unreadable, "{error}");
-    assert!(error.message.contains("declared uncompressed size"), "{error}");
+    assert!(
+        error.message.contains("declared uncompressed size"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -190,11 +205,14 @@ fn csv_limits_are_located() {
     ));
     let error = refusal(census::parse_csv(csv.as_bytes()));
     assert_eq!(error.kind, ErrorKind::TooLarge);
-    assert_eq!(error.to_string(), format!(
-        "row 2, column surname: a cell may have at most {} bytes, this one has {}",
-        limits::MAX_CELL_BYTES,
-        limits::MAX_CELL_BYTES + 1
-    ));
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "row 2, column surname: a cell may have at most {} bytes, this one has {}",
+            limits::MAX_CELL_BYTES,
+            limits::MAX_CELL_BYTES + 1
+        )
+    );
 
     // A line too long (a note column past the census columns).
     let mut csv = header();
@@ -229,7 +247,10 @@ fn errors_past_the_listed_bound_are_counted() {
     assert_eq!(last.kind, ErrorKind::TooLarge);
     assert_eq!(
         last.message,
-        format!("and 500 more errors (only the first {} are listed)", limits::MAX_LISTED_ERRORS)
+        format!(
+            "and 500 more errors (only the first {} are listed)",
+            limits::MAX_LISTED_ERRORS
+        )
     );
 }
 
@@ -279,7 +300,12 @@ fn census_with(column: &str, value: &str) -> String {
             .collect::<Vec<_>>()
             .join(",")
     };
-    format!("{}\n{}\n{}\n", COLUMNS.join(","), quote(&entity), quote(&cells))
+    format!(
+        "{}\n{}\n{}\n",
+        COLUMNS.join(","),
+        quote(&entity),
+        quote(&cells)
+    )
 }
 
 #[test]
@@ -309,8 +335,16 @@ fn control_bidi_and_invisible_characters_are_refused_where_printed() {
         ("entity_name", "Comune\u{200B} di Frascati", "U+200B"),
         ("surname", "Fer\u{AD}ri", "U+00AD"),
         ("name", "Alessandro\u{FEFF}", "U+FEFF"),
-        ("email", "alessandro.ferri\u{200D}@comune.frascati.rm.it", "U+200D"),
-        ("email", "alessandro.ferri@comune.frascati.rm.it\u{202E}", "U+202E"),
+        (
+            "email",
+            "alessandro.ferri\u{200D}@comune.frascati.rm.it",
+            "U+200D",
+        ),
+        (
+            "email",
+            "alessandro.ferri@comune.frascati.rm.it\u{202E}",
+            "U+202E",
+        ),
         ("email_domains", "comune.frascati.rm.it\u{1B}", "U+001B"),
     ] {
         let errors = census::parse_csv(census_with(column, value).as_bytes()).unwrap_err();
@@ -318,7 +352,11 @@ fn control_bidi_and_invisible_characters_are_refused_where_printed() {
             .iter()
             .find(|e| e.kind == ErrorKind::ForbiddenCharacter)
             .unwrap_or_else(|| panic!("{value:?} in {column} accepted: {errors:?}"));
-        let row = if matches!(column, "entity_name" | "email_domains") { 2 } else { 3 };
+        let row = if matches!(column, "entity_name" | "email_domains") {
+            2
+        } else {
+            3
+        };
         assert_eq!(error.location.row, row, "{error}");
         assert_eq!(error.location.column.as_deref(), Some(column), "{error}");
         assert!(error.message.contains(code), "{error}");
@@ -332,8 +370,8 @@ fn control_bidi_and_invisible_characters_are_refused_where_printed() {
 
 #[test]
 fn a_wrapped_cell_is_folded_not_refused() {
-    let census = census::parse_csv(census_with("entity_name", "Comune di\nFrascati").as_bytes())
-        .unwrap();
+    let census =
+        census::parse_csv(census_with("entity_name", "Comune di\nFrascati").as_bytes()).unwrap();
     assert_eq!(census.entities[0].name, "Comune di Frascati");
     let census = census::parse_csv(census_with("surname", "Ferri\tBianchi").as_bytes()).unwrap();
     assert_eq!(census.people[0].surname, "Ferri Bianchi");

@@ -10,6 +10,8 @@
 //! ```
 //!
 //! `CENSUS_OUT` ending in `.xlsx` writes a workbook instead.
+// Test helpers unwrap like the tests they serve (clippy allows it only inside #[test] fns).
+#![allow(clippy::unwrap_used)]
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -161,7 +163,9 @@ fn write_xlsx(entities: &[Entity], users: &[User], path: &Path) {
     let sheet = workbook.add_worksheet();
     sheet.set_name("entities").unwrap();
     for (c, name) in ENTITY_COLUMNS.iter().enumerate() {
-        sheet.write_string(0, u16::try_from(c).unwrap(), *name).unwrap();
+        sheet
+            .write_string(0, u16::try_from(c).unwrap(), *name)
+            .unwrap();
     }
     for (r, e) in entities.iter().enumerate() {
         let r = u32::try_from(r + 1).unwrap();
@@ -177,7 +181,9 @@ fn write_xlsx(entities: &[Entity], users: &[User], path: &Path) {
     let sheet = workbook.add_worksheet();
     sheet.set_name("users").unwrap();
     for (c, name) in USER_COLUMNS.iter().enumerate() {
-        sheet.write_string(0, u16::try_from(c).unwrap(), *name).unwrap();
+        sheet
+            .write_string(0, u16::try_from(c).unwrap(), *name)
+            .unwrap();
     }
     for (r, u) in users.iter().enumerate() {
         let r = u32::try_from(r + 1).unwrap();
@@ -213,10 +219,20 @@ fn write_large_census() {
 fn a_region_of_100_000_holders_is_valid() {
     let (entities, users) = generate(100_000);
     let census = census::parse_csv(to_csv(&entities, &users).as_bytes()).unwrap_or_else(|e| {
-        panic!("{}", e[..e.len().min(5)].iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))
+        panic!(
+            "{}",
+            e[..e.len().min(5)]
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
     });
     assert_eq!(census.entities.len(), entities.len());
     let registrations: usize = census.people.iter().map(|p| p.registrations.len()).sum();
     assert_eq!(registrations, 100_000);
-    assert!(census.people.len() < registrations, "some people work for two comuni");
+    assert!(
+        census.people.len() < registrations,
+        "some people work for two comuni"
+    );
 }

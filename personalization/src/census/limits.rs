@@ -48,7 +48,11 @@ pub(crate) struct CellBudget {
 
 impl CellBudget {
     /// Accounts for one non-empty cell of `len` bytes at `location`.
-    pub fn take(&mut self, len: usize, location: impl FnOnce() -> Location) -> Result<(), CensusError> {
+    pub fn take(
+        &mut self,
+        len: usize,
+        location: impl FnOnce() -> Location,
+    ) -> Result<(), CensusError> {
         if len > MAX_CELL_BYTES {
             return Err(refusal(
                 location(),

@@ -15,15 +15,18 @@ use std::borrow::Cow;
 /// Why a character is refused: its class and, where it has one, its short name.
 pub(crate) fn forbidden(c: char) -> Option<&'static str> {
     let u = u32::from(c);
+    named(u).or_else(|| class(u))
+}
+
+/// The refused characters a reader may know by name.
+fn named(u: u32) -> Option<&'static str> {
     Some(match u {
         0x00 => "NUL, a control character",
         0x07 => "BEL, a control character",
         0x08 => "BS, a control character",
         0x1B => "ESC, a control character",
-        0x00..=0x1F => "a control character",
         0x7F => "DEL, a control character",
         0x85 => "NEL, a control character",
-        0x80..=0x9F => "a control character",
         0x202A => "LEFT-TO-RIGHT EMBEDDING, a bidirectional control",
         0x202B => "RIGHT-TO-LEFT EMBEDDING, a bidirectional control",
         0x202C => "POP DIRECTIONAL FORMATTING, a bidirectional control",
@@ -33,7 +36,6 @@ pub(crate) fn forbidden(c: char) -> Option<&'static str> {
         0x2067 => "RIGHT-TO-LEFT ISOLATE, a bidirectional isolate",
         0x2068 => "FIRST STRONG ISOLATE, a bidirectional isolate",
         0x2069 => "POP DIRECTIONAL ISOLATE, a bidirectional isolate",
-        0x061C | 0x200E | 0x200F => "a bidirectional mark",
         0x200B => "ZERO WIDTH SPACE, an invisible character",
         0x200C => "ZERO WIDTH NON-JOINER, an invisible character",
         0x200D => "ZERO WIDTH JOINER, an invisible character",
@@ -43,6 +45,15 @@ pub(crate) fn forbidden(c: char) -> Option<&'static str> {
         0x2028 => "LINE SEPARATOR, a line break",
         0x2029 => "PARAGRAPH SEPARATOR, a line break",
         0xFFFD => "REPLACEMENT CHARACTER, left where the file's bytes were not valid text",
+        _ => return None,
+    })
+}
+
+/// The classes of refused characters.
+fn class(u: u32) -> Option<&'static str> {
+    Some(match u {
+        0x00..=0x1F | 0x80..=0x9F => "a control character",
+        0x061C | 0x200E | 0x200F => "a bidirectional mark",
         // The rest of Unicode's format characters (general category Cf): invisible.
         0x0600..=0x0605
         | 0x06DD
@@ -60,9 +71,9 @@ pub(crate) fn forbidden(c: char) -> Option<&'static str> {
         | 0x1D173..=0x1D17A
         | 0xE0001
         | 0xE0020..=0xE007F => "a format character, invisible",
-        0xE000..=0xF8FF | 0xF0000..=0x10FFFF => "a private-use character",
         0xFDD0..=0xFDEF => "a noncharacter",
         _ if u & 0xFFFE == 0xFFFE => "a noncharacter",
+        0xE000..=0xF8FF | 0xF0000..=0x10FFFF => "a private-use character",
         _ => return None,
     })
 }
@@ -90,6 +101,10 @@ impl Forbidden {
 /// A text cell as it may be printed: tabs and line breaks folded into one space; or the first
 /// forbidden character.
 pub(crate) fn printable(cell: &str) -> Result<Cow<'_, str>, Forbidden> {
+    // Most cells are printable ASCII: nothing to look up.
+    if cell.bytes().all(|b| (0x20..0x7F).contains(&b)) {
+        return Ok(Cow::Borrowed(cell));
+    }
     let mut folds = false;
     for (i, c) in cell.chars().enumerate() {
         if matches!(c, '\t' | '\n' | '\r') {
@@ -147,7 +162,10 @@ mod tests {
             printable("Comune di\r\nFrascati").unwrap(),
             "Comune di Frascati"
         );
-        assert_eq!(printable("Comune\tdi\n  Frascati").unwrap(), "Comune di Frascati");
+        assert_eq!(
+            printable("Comune\tdi\n  Frascati").unwrap(),
+            "Comune di Frascati"
+        );
     }
 
     #[test]

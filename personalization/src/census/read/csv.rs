@@ -259,7 +259,12 @@ pub(crate) fn csv_rows(bytes: &[u8], sink: &mut impl RowSink) -> Result<(), Vec<
     let header_row = lines.line(record.position());
     check_record(&record, header_row, &[], &[], &mut budget).map_err(|e| vec![e])?;
     let header: Vec<String> = record.iter().map(str::to_string).collect();
-    let map = map_header(header.iter().map(String::as_str), &COLUMNS, None, header_row)?;
+    let map = map_header(
+        header.iter().map(String::as_str),
+        &COLUMNS,
+        None,
+        header_row,
+    )?;
     loop {
         match reader.read_record(&mut record) {
             Ok(false) => break,

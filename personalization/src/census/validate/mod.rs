@@ -239,7 +239,8 @@ impl Intake {
                     format!("entity {code} is already defined at row {first_row}"),
                 ));
             } else {
-                self.by_code.insert(code.clone(), index(self.entities.len()));
+                self.by_code
+                    .insert(code.clone(), index(self.entities.len()));
             }
         }
         self.entities.push(EntityDraft {
@@ -379,10 +380,7 @@ impl Intake {
             };
             let a = &self.names[start as usize..end as usize];
             if name_key(a) != name_key(b) {
-                let message = format!(
-                    "{cf} has {label} {a:?} at row {}, not {b:?}",
-                    first.at.row
-                );
+                let message = format!("{cf} has {label} {a:?} at row {}, not {b:?}", first.at.row);
                 let error = at.error(Some(column), ErrorKind::NameMismatch, message);
                 self.mismatches.push((user, error));
             }
@@ -398,7 +396,9 @@ impl Intake {
             let (at, profiles) = (record.at, record.profiles);
             let code = self.refs[record.reference as usize].to_string();
             match self.by_code.get(&code) {
-                Some(&entity) => self.entity_rules(at, entity, &code, p.email.as_deref(), &profiles),
+                Some(&entity) => {
+                    self.entity_rules(at, entity, &code, p.email.as_deref(), &profiles)
+                }
                 None => self.errors.push(at.error(
                     Some(ENTITY),
                     ErrorKind::UnknownEntity,
@@ -415,10 +415,8 @@ impl Intake {
                 continue;
             }
             record.duplicate = true;
-            let cf = String::from_utf8_lossy(
-                &self.people[record.person as usize].codice_fiscale,
-            )
-            .into_owned();
+            let cf = String::from_utf8_lossy(&self.people[record.person as usize].codice_fiscale)
+                .into_owned();
             let error = record.at.error(
                 Some(CODICE_FISCALE),
                 ErrorKind::DuplicatePerson,
@@ -503,11 +501,12 @@ impl Intake {
                             ));
                         }
                     }
-                    let missing: Vec<&str> = [(Profile::Als, holders.als), (Profile::Alp, holders.alp)]
-                        .into_iter()
-                        .filter(|(_, present)| !present)
-                        .map(|(p, _)| p.as_str())
-                        .collect();
+                    let missing: Vec<&str> =
+                        [(Profile::Als, holders.als), (Profile::Alp, holders.alp)]
+                            .into_iter()
+                            .filter(|(_, present)| !present)
+                            .map(|(p, _)| p.as_str())
+                            .collect();
                     if !missing.is_empty() {
                         self.errors.push(at.error(
                             None,
@@ -638,7 +637,9 @@ impl Intake {
                     registrations: Vec::new(),
                 });
             }
-            census.people[*slot as usize].registrations.push(registration);
+            census.people[*slot as usize]
+                .registrations
+                .push(registration);
         }
         Ok(census)
     }

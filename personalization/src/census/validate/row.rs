@@ -2,10 +2,10 @@
 //! profiles, printable text.
 
 use super::errors::ErrorList;
+use super::{CODICE_FISCALE, NAME, SURNAME};
 use super::{
     DOMAINS, EMAIL, EMPLOYEES, ENTITY, ENTITY_NAME, ENTITY_TYPE, MONITORED, PROFILES, WORKSTATIONS,
 };
-use super::{CODICE_FISCALE, NAME, SURNAME};
 use crate::census::codice_fiscale::{self, Problem};
 use crate::census::read::Row;
 use crate::census::text;
@@ -48,7 +48,13 @@ pub(crate) struct RowChecker<'e> {
 }
 
 impl RowChecker<'_> {
-    pub fn error(&mut self, row: &Row<'_>, column: Option<usize>, kind: ErrorKind, message: String) {
+    pub fn error(
+        &mut self,
+        row: &Row<'_>,
+        column: Option<usize>,
+        kind: ErrorKind,
+        message: String,
+    ) {
         self.errors
             .push(CensusError::new(location(row, column), kind, message));
     }
@@ -216,7 +222,9 @@ impl RowChecker<'_> {
                     row,
                     Some(CODICE_FISCALE),
                     ErrorKind::BadCheckCharacter,
-                    format!("codice fiscale {cf:?}: check character is {found}, expected {expected}"),
+                    format!(
+                        "codice fiscale {cf:?}: check character is {found}, expected {expected}"
+                    ),
                 );
                 None
             }
