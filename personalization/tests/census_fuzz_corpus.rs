@@ -102,6 +102,11 @@ fn the_seeds_are_what_they_say() {
     assert!(e.to_string().contains("sheet users") && e.message.contains("XFD1048576"));
     assert_eq!(refused("zip-bomb.xlsx").kind, ErrorKind::TooLarge);
     assert_eq!(refused("far-column-parts.xml").kind, ErrorKind::TooLarge);
+    // Found by the fuzzer: `<dimension ref="A9:G4"/>` made calamine overflow (a panic where
+    // overflow is checked, as in this test build): now an error, never a panic.
+    assert!(replay_xlsx(seed("reversed-dimension-crash.bin")).is_some());
+    // Also found: a cell reference with a huge row number made calamine overflow a multiply.
+    assert!(replay_xlsx(seed("cell-reference-overflow-crash.bin")).is_some());
 
     let csv = inputs("seeds", "census_csv");
     let seed = |name: &str| &csv.iter().find(|(n, _)| n == name).unwrap().1;

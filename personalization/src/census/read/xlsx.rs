@@ -6,6 +6,7 @@
 //! cells of the current row are held.
 
 use std::io::Cursor;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use calamine::{Data, DataRef, Reader, Xlsx, XlsxError};
 
@@ -17,6 +18,15 @@ use crate::census::{
     CensusError, ErrorKind, Location, COLUMNS, ENTITIES_SHEET, ENTITY_COLUMNS, USERS_SHEET,
     USER_COLUMNS,
 };
+
+/// Runs a call into the workbook reader, turning a panic of it into an error. calamine 0.38
+/// subtracts attacker-given cell coordinates unchecked (a `<dimension ref="A9:G4"/>` overflows):
+/// harmless where overflow wraps (release builds), a panic where it is checked (debug builds,
+/// fuzzing). Only calls into calamine are guarded; the census code runs outside.
+fn guarded<T>(call: impl FnOnce() -> T) -> Result<T, String> {
+    catch_unwind(AssertUnwindSafe(call))
+        .map_err(|_| "the workbook reader failed on this file (a malformed part)".to_string())
+}
 
 /// The text of a workbook cell: integral numbers without a decimal part (codes and counts).
 fn cell_text(cell: DataRef<'_>) -> String {
@@ -98,16 +108,17 @@ fn sheet_rows<R: std::io::Read + std::io::Seek>(
 ) -> Result<(), Vec<CensusError>> {
     let unreadable = |message: String| vec![CensusError::unreadable(Some(wanted), message)];
     let empty = || unreadable(format!("sheet {wanted} is empty: expected a header row"));
-    let Some(name) = workbook
-        .sheet_names()
+    let names = guarded(|| workbook.sheet_names()).unwrap_or_default();
+    let Some(name) = names
         .into_iter()
         .find(|n| n.trim().eq_ignore_ascii_case(wanted))
     else {
         return Err(unreadable(format!("the workbook has no sheet {wanted}")));
     };
-    let mut cells = match workbook.worksheet_cells_reader(&name) {
-        Ok(cells) => cells,
-        Err(XlsxError::NotAWorksheet(_)) => return Err(empty()),
+    let mut cells = match guarded(|| workbook.worksheet_cells_reader(&name)) {
+        Ok(Ok(cells)) => cells,
+        Ok(Err(XlsxError::NotAWorksheet(_))) => return Err(empty()),
+        Ok(Err(e)) => return Err(unreadable(format!("cannot read sheet {wanted}: {e}"))),
         Err(e) => return Err(unreadable(format!("cannot read sheet {wanted}: {e}"))),
     };
     let mut reader = SheetReader {
@@ -119,9 +130,10 @@ fn sheet_rows<R: std::io::Read + std::io::Seek>(
     };
     let mut pending: Option<PendingRow> = None;
     loop {
-        let cell = match cells.next_cell() {
-            Ok(Some(cell)) => cell,
-            Ok(None) => break,
+        let cell = match guarded(|| cells.next_cell()) {
+            Ok(Ok(Some(cell))) => cell,
+            Ok(Ok(None)) => break,
+            Ok(Err(e)) => return Err(unreadable(format!("cannot read sheet {wanted}: {e}"))),
             Err(e) => return Err(unreadable(format!("cannot read sheet {wanted}: {e}"))),
         };
         let (row, column) = cell.get_position();
@@ -207,12 +219,17 @@ pub(crate) fn xlsx_rows(
         )]);
     }
     zip_guard::check_archive(bytes).map_err(|e| vec![e])?;
-    let mut workbook: Xlsx<_> = Xlsx::new(Cursor::new(bytes)).map_err(|e| {
+    let cannot = |e: &dyn std::fmt::Display| {
         vec![CensusError::unreadable(
             None,
             format!("cannot read {source} as an XLSX workbook: {e}"),
         )]
-    })?;
+    };
+    let mut workbook: Xlsx<_> = match guarded(|| Xlsx::new(Cursor::new(bytes))) {
+        Ok(Ok(workbook)) => workbook,
+        Ok(Err(e)) => return Err(cannot(&e)),
+        Err(e) => return Err(cannot(&e)),
+    };
     let mut budget = CellBudget::default();
     let entities = sheet_rows(
         &mut workbook,
