@@ -238,15 +238,14 @@ fn print_census_errors(errors: &[census::CensusError]) {
 
 pub fn run(command: BureauCommand) -> anyhow::Result<ExitCode> {
     match command {
-        BureauCommand::Check { census: path } => match census::load(&path) {
+        BureauCommand::Check { census: path } => match census::check(&path) {
             Ok(c) => {
-                let users: usize = c.people.iter().map(|p| p.registrations.len()).sum();
                 println!(
                     "census {} is valid: {} entities, {} registrations, {} people (one card each)",
                     path.display(),
-                    c.entities.len(),
-                    users,
-                    c.people.len()
+                    c.entities,
+                    c.registrations,
+                    c.people
                 );
                 Ok(ExitCode::SUCCESS)
             }

@@ -7,8 +7,12 @@
 
 pub mod codice_fiscale;
 pub mod email;
+pub mod limits;
 mod read;
+mod text;
 mod validate;
+
+pub use validate::CensusSummary;
 
 #[cfg(test)]
 mod tests;
@@ -309,6 +313,11 @@ pub enum ErrorKind {
     NameMismatch,
     /// The file (or a sheet, or a header) cannot be read as a census.
     Unreadable,
+    /// The file is past one of the [`limits`] (size, rows, columns, cells, inflated size).
+    TooLarge,
+    /// A name, surname, entity name or e-mail holds a control, bidirectional or invisible
+    /// character.
+    ForbiddenCharacter,
 }
 
 /// One error of a census, at one place.
@@ -360,21 +369,51 @@ pub(crate) fn sorted(mut errors: Vec<CensusError>) -> Vec<CensusError> {
     errors
 }
 
-/// Reads a census file, by its extension: `.csv` or `.xlsx` (case-insensitive).
-pub fn load(path: &Path) -> Result<Census, Vec<CensusError>> {
+/// Reads a file of at most [`limits::MAX_FILE_BYTES`].
+fn read_file(path: &Path) -> Result<Vec<u8>, Vec<CensusError>> {
+    use std::io::Read;
+    let cannot = |e: std::io::Error| {
+        vec![CensusError::unreadable(
+            None,
+            format!("cannot read {}: {e}", path.display()),
+        )]
+    };
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    let mut bytes = Vec::new();
+    file.take(limits::MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > limits::MAX_FILE_BYTES {
+        return Err(vec![limits::refusal(
+            Location {
+                sheet: None,
+                row: 0,
+                column: None,
+            },
+            format!(
+                "{}: a census file may have at most {} bytes",
+                path.display(),
+                limits::MAX_FILE_BYTES
+            ),
+        )]);
+    }
+    Ok(bytes)
+}
+
+/// The kind of census file a path names, by its extension.
+enum Format {
+    Csv,
+    Xlsx,
+}
+
+fn format_of(path: &Path) -> Result<Format, Vec<CensusError>> {
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase);
     match ext.as_deref() {
-        Some("csv") => match std::fs::read(path) {
-            Ok(bytes) => parse_csv(&bytes),
-            Err(e) => Err(vec![CensusError::unreadable(
-                None,
-                format!("cannot read {}: {e}", path.display()),
-            )]),
-        },
-        Some("xlsx") => parse_xlsx(path),
+        Some("csv") => Ok(Format::Csv),
+        Some("xlsx") => Ok(Format::Xlsx),
         _ => Err(vec![CensusError::unreadable(
             None,
             format!("{}: a census is a .csv or .xlsx file", path.display()),
@@ -382,15 +421,73 @@ pub fn load(path: &Path) -> Result<Census, Vec<CensusError>> {
     }
 }
 
+/// Streams a census file through an intake.
+fn read_into(
+    bytes: &[u8],
+    format: Format,
+    source: &str,
+    intake: &mut validate::Intake,
+) -> Result<(), Vec<CensusError>> {
+    match format {
+        Format::Csv => read::csv_rows(bytes, intake),
+        Format::Xlsx => read::xlsx_rows(bytes, source, intake),
+    }
+}
+
+/// Reads a census file, by its extension: `.csv` or `.xlsx` (case-insensitive).
+pub fn load(path: &Path) -> Result<Census, Vec<CensusError>> {
+    let format = format_of(path)?;
+    let bytes = read_file(path)?;
+    let mut intake = validate::Intake::new(true);
+    read_into(&bytes, format, &path.display().to_string(), &mut intake)?;
+    drop(bytes);
+    intake.census()
+}
+
+/// Checks a census file (`.csv` or `.xlsx`) against every rule without building the census: the
+/// same errors as [`load`], in a fraction of the memory.
+pub fn check(path: &Path) -> Result<CensusSummary, Vec<CensusError>> {
+    let format = format_of(path)?;
+    let bytes = read_file(path)?;
+    let mut intake = validate::Intake::new(false);
+    read_into(&bytes, format, &path.display().to_string(), &mut intake)?;
+    drop(bytes);
+    intake.summary()
+}
+
 /// Parses and validates a census in CSV (UTF-8 with or without BOM, UTF-16 with BOM, or
 /// Windows-1252; `,`, `;` or tab delimited, sniffed from the header).
 pub fn parse_csv(bytes: &[u8]) -> Result<Census, Vec<CensusError>> {
-    let rows = read::csv_rows(bytes)?;
-    validate::validate_rows(rows)
+    let mut intake = validate::Intake::new(true);
+    read::csv_rows(bytes, &mut intake)?;
+    intake.census()
+}
+
+/// Checks a CSV census against every rule without building it (see [`check`]).
+pub fn check_csv(bytes: &[u8]) -> Result<CensusSummary, Vec<CensusError>> {
+    let mut intake = validate::Intake::new(false);
+    read::csv_rows(bytes, &mut intake)?;
+    intake.summary()
 }
 
 /// Parses and validates a census workbook with the sheets `entities` and `users`.
 pub fn parse_xlsx(path: &Path) -> Result<Census, Vec<CensusError>> {
-    let rows = read::xlsx_rows(path)?;
-    validate::validate_rows(rows)
+    let bytes = read_file(path)?;
+    let mut intake = validate::Intake::new(true);
+    read::xlsx_rows(&bytes, &path.display().to_string(), &mut intake)?;
+    intake.census()
+}
+
+/// Parses and validates a census workbook held in memory (see [`parse_xlsx`]).
+pub fn parse_xlsx_bytes(bytes: &[u8]) -> Result<Census, Vec<CensusError>> {
+    let mut intake = validate::Intake::new(true);
+    read::xlsx_rows(bytes, "the workbook", &mut intake)?;
+    intake.census()
+}
+
+/// Checks a census workbook held in memory against every rule without building it.
+pub fn check_xlsx_bytes(bytes: &[u8]) -> Result<CensusSummary, Vec<CensusError>> {
+    let mut intake = validate::Intake::new(false);
+    read::xlsx_rows(bytes, "the workbook", &mut intake)?;
+    intake.summary()
 }
