@@ -1,11 +1,16 @@
 //! Personalizing a census, card by card, resumably.
 //!
 //! The census is validated first; a rejected census writes nothing. Then, for each person in census
-//! order: a card number is allocated in the CA's issuance index and recorded in the batch registry
-//! *before* the card is made; the card image is created and personalized through APDUs; the envelope is
-//! written; and one registry transaction commits card, certificate and sealed second halves. A crash
-//! anywhere before that commit leaves a person with an allocated number and no card: the rerun remakes
-//! that card under the same number (nothing of it was released), so no card is lost or duplicated.
+//! order: a card number is *claimed* in the CA's issuance index by this batch and person (allocation and
+//! claim are one transaction, and a second claim by the same owner returns the same number), then
+//! recorded in the batch registry; the certificate serial is claimed the same way by the card number; the
+//! card image is created and personalized through APDUs; the envelope is written; and one registry
+//! transaction commits card, certificate and sealed second halves. A crash anywhere before that commit
+//! leaves a person with a claimed number and no card: the rerun claims the same number and serial again
+//! and remakes that card (nothing of it was released), so no number is burnt, lost or duplicated.
+//!
+//! Every durable step counts in [`DurableSteps`]; [`BatchOptions::crash_after_durable_step`] stops the
+//! batch right after the N-th, as a crash would, so a test can cut a batch at every step in turn.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -61,6 +66,42 @@ pub enum BatchError {
     Envelope(#[from] EnvelopeError),
     #[error("{0}")]
     Rule(String),
+    /// The test hook [`BatchOptions::crash_after_durable_step`] fired: the batch stopped as if the
+    /// process had died right after this step.
+    #[error("injected crash after durable step {step} ({what})")]
+    InjectedCrash { step: u64, what: &'static str },
+}
+
+/// Counts the durable steps of a batch (each commit, each file made durable), and stops the batch after
+/// the N-th when a crash is injected. Stopping returns an error that nothing above handles, so what is
+/// on disk is exactly what a process killed at that instant would leave.
+pub struct DurableSteps {
+    done: std::cell::Cell<u64>,
+    crash_after: Option<u64>,
+}
+
+impl DurableSteps {
+    pub fn new(crash_after: Option<u64>) -> Self {
+        Self {
+            done: std::cell::Cell::new(0),
+            crash_after,
+        }
+    }
+
+    /// How many durable steps have been taken.
+    pub fn taken(&self) -> u64 {
+        self.done.get()
+    }
+
+    /// Marks one durable step as taken: call it right after the step is on disk.
+    pub fn took(&self, what: &'static str) -> Result<(), BatchError> {
+        let step = self.done.get() + 1;
+        self.done.set(step);
+        if self.crash_after == Some(step) {
+            return Err(BatchError::InjectedCrash { step, what });
+        }
+        Ok(())
+    }
 }
 
 impl From<rusqlite::Error> for BatchError {
@@ -76,6 +117,9 @@ pub struct BatchOptions {
     /// The bureau master key file; `None`: `BATCH_DIR/secrets/master.key`, created on first use.
     pub master_key: Option<PathBuf>,
     pub now: SystemTime,
+    /// Test hook: stop the batch right after its N-th durable step, as a crash there would (see
+    /// [`DurableSteps`]). `None` in normal use.
+    pub crash_after_durable_step: Option<u64>,
 }
 
 impl Default for BatchOptions {
@@ -84,6 +128,7 @@ impl Default for BatchOptions {
             pin_length: 8,
             master_key: None,
             now: SystemTime::now(),
+            crash_after_durable_step: None,
         }
     }
 }
@@ -93,6 +138,8 @@ pub struct BatchSummary {
     pub total: usize,
     pub personalized: usize,
     pub already_done: usize,
+    /// Durable steps this run took (commits and files made durable).
+    pub durable_steps: u64,
 }
 
 fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> BatchError + 'a {
@@ -187,9 +234,15 @@ pub fn personalize(
         create_private_dir(&batch_dir.join(dir))?;
     }
     let mut registry = Registry::open(batch_dir)?;
+    let steps = DurableSteps::new(options.crash_after_durable_step);
+    let batch_id = registry.batch_id()?;
+    steps.took("batch id")?;
     let now = dates::unix(options.now);
     match registry.meta("census_digest")? {
-        None => registry.import_census(&census, &digest, now)?,
+        None => {
+            registry.import_census(&census, &digest, now)?;
+            steps.took("census imported")?;
+        }
         Some(previous) if previous == digest => {}
         Some(_) => {
             return Err(BatchError::CensusChanged {
@@ -198,13 +251,16 @@ pub fn personalize(
         }
     }
     let master = master_key(batch_dir, options.master_key.as_deref())?;
+    steps.took("master key")?;
     workstation::request_from_census(&mut registry, &census, now)?;
+    steps.took("workstation requests")?;
 
     let total = census.people.len();
     let mut summary = BatchSummary {
         total,
         personalized: 0,
         already_done: 0,
+        durable_steps: 0,
     };
     for (index, person) in census.people.iter().enumerate() {
         if registry.has_card(&person.codice_fiscale)? {
@@ -222,13 +278,18 @@ pub fn personalize(
         let card_number = match registry.allocation(&person.codice_fiscale)? {
             Some((number, _)) => number,
             None => {
-                let number =
-                    issuer.allocate_card_number(&number_prefix(&census, &issuer_entity))?;
+                let number = issuer.claim_card_number(
+                    &number_prefix(&census, &issuer_entity),
+                    &format!("batch {batch_id} first card of {}", person.codice_fiscale),
+                )?;
+                steps.took("card number claimed")?;
                 registry.record_allocation(&person.codice_fiscale, &number, None)?;
+                steps.took("card number recorded")?;
                 number
             }
         };
         make_card(
+            &steps,
             &ca,
             &mut issuer,
             &mut registry,
@@ -243,12 +304,14 @@ pub fn personalize(
         summary.personalized += 1;
         progress(index + 1, total, &person.codice_fiscale);
     }
+    summary.durable_steps = steps.taken();
     Ok(summary)
 }
 
 /// Creates, personalizes and commits one card (also used to replace a card).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn make_card(
+    steps: &DurableSteps,
     ca: &StagingCa,
     issuer: &mut Issuer,
     registry: &mut Registry,
@@ -301,7 +364,12 @@ pub(crate) fn make_card(
     let shared: SharedCard = card.clone();
     let mut reader = InProcessReader::new(shared);
 
-    let serial = issuer.allocate_serial(&format!("card {card_number}"), now)?;
+    let serial = issuer.claim_serial(
+        &format!("certificate of card {card_number}"),
+        &format!("card {card_number}"),
+        now,
+    )?;
+    steps.took("certificate serial claimed")?;
     let secrets = CardSecrets::generate(options.pin_length)?;
     let holder = Holder {
         codice_fiscale: codice_fiscale.to_string(),
@@ -340,6 +408,7 @@ pub(crate) fn make_card(
             path: card_path.clone(),
             source: source.into(),
         })?;
+    steps.took("card image")?;
 
     let halves = secrets.split();
     let expiry = dates::ymd(personalized.not_after);
@@ -355,6 +424,7 @@ pub(crate) fn make_card(
         password_first_half: halves.password.0.expose().to_string(),
     };
     envelope::write(&batch_dir.join("envelopes"), &content)?;
+    steps.took("envelope")?;
     let sealed = secrets::seal_second_halves(master, card_number, &halves)?;
     registry.commit_card(&NewCard {
         card_number,
@@ -371,6 +441,7 @@ pub(crate) fn make_card(
         replaces,
         now,
     })?;
+    steps.took("card committed")?;
     Ok(())
 }
 

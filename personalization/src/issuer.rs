@@ -21,18 +21,38 @@ impl Issuer {
             "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = FULL;
              CREATE TABLE IF NOT EXISTS counters (issuer TEXT PRIMARY KEY, next INTEGER NOT NULL);
-             CREATE TABLE IF NOT EXISTS serials (serial TEXT PRIMARY KEY, purpose TEXT NOT NULL, at INTEGER NOT NULL);",
+             CREATE TABLE IF NOT EXISTS serials (serial TEXT PRIMARY KEY, purpose TEXT NOT NULL, at INTEGER NOT NULL);
+             CREATE TABLE IF NOT EXISTS claims (owner TEXT PRIMARY KEY, value TEXT NOT NULL UNIQUE);",
         )?;
         crate::registry::make_private(&path);
         Ok(Self { conn })
     }
 
-    /// The next card number of an issuer: its 6-character prefix (ISTAT code of the municipality, or
-    /// province code + `000` for a prefecture) followed by a 6-digit progressive.
-    pub fn allocate_card_number(&mut self, prefix: &str) -> Result<String, RegistryError> {
+    /// The card number claimed by `owner` (a batch, a person, a purpose): the one already allocated to it if
+    /// there is one, else the issuer's next number. Allocation and claim are one transaction, so a crash
+    /// at any instant leaves a number either claimed by exactly one owner or never allocated — and a
+    /// rerun by the same owner gets the same number back, whatever step the previous run died at.
+    ///
+    /// The number is the issuer's 6-character prefix (ISTAT code of the municipality, or province code +
+    /// `000` for a prefecture) followed by a 6-digit progressive.
+    pub fn claim_card_number(
+        &mut self,
+        prefix: &str,
+        owner: &str,
+    ) -> Result<String, RegistryError> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let claimed: Option<String> = tx
+            .query_row(
+                "SELECT value FROM claims WHERE owner = ?1",
+                params![owner],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(number) = claimed {
+            return Ok(number);
+        }
         let next: i64 = tx
             .query_row(
                 "SELECT next FROM counters WHERE issuer = ?1",
@@ -49,8 +69,56 @@ impl Issuer {
              ON CONFLICT(issuer) DO UPDATE SET next = excluded.next",
             params![prefix, next + 1],
         )?;
+        let number = format!("{prefix}{next:06}");
+        tx.execute(
+            "INSERT INTO claims (owner, value) VALUES (?1, ?2)",
+            params![owner, number],
+        )?;
         tx.commit()?;
-        Ok(format!("{prefix}{next:06}"))
+        Ok(number)
+    }
+
+    /// The certificate serial claimed by `owner`, allocated (fresh, random, never used before) on its first
+    /// claim and the same on every later one — the idempotent twin of [`Issuer::allocate_serial`].
+    pub fn claim_serial(
+        &mut self,
+        owner: &str,
+        purpose: &str,
+        now: i64,
+    ) -> Result<[u8; 16], RegistryError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let claimed: Option<String> = tx
+            .query_row(
+                "SELECT value FROM claims WHERE owner = ?1",
+                params![owner],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(serial) = claimed {
+            let mut bytes = [0u8; 16];
+            hex::decode_to_slice(&serial, &mut bytes).map_err(|_| {
+                RegistryError::Corrupt(format!("claimed serial {serial:?} is not 16 hex bytes"))
+            })?;
+            return Ok(bytes);
+        }
+        let serial = loop {
+            let serial = crate::ca::random_serial();
+            let inserted = tx.execute(
+                "INSERT OR IGNORE INTO serials (serial, purpose, at) VALUES (?1, ?2, ?3)",
+                params![hex::encode(serial), purpose, now],
+            )?;
+            if inserted == 1 {
+                break serial;
+            }
+        };
+        tx.execute(
+            "INSERT INTO claims (owner, value) VALUES (?1, ?2)",
+            params![owner, hex::encode(serial)],
+        )?;
+        tx.commit()?;
+        Ok(serial)
     }
 
     /// A fresh random certificate serial, recorded so it is never used again.

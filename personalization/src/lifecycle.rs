@@ -420,19 +420,27 @@ impl<'a> Batch<'a> {
         let ca = StagingCa::open(ca_dir).map_err(BatchError::from)?;
         let mut issuer = Issuer::open(ca_dir)?;
         let prefix = card_number[..card_number.len().saturating_sub(6)].to_string();
+        let steps = batch::DurableSteps::new(options.crash_after_durable_step);
         let new_number = match self.registry.allocation(&card.codice_fiscale)? {
             Some((number, Some(old))) if old == card_number => number,
             _ => {
-                let number = issuer.allocate_card_number(&prefix)?;
+                let batch_id = self.registry.batch_id()?;
+                let number = issuer.claim_card_number(
+                    &prefix,
+                    &format!("batch {batch_id} replacement of {card_number}"),
+                )?;
+                steps.took("card number claimed")?;
                 self.registry.record_allocation(
                     &card.codice_fiscale,
                     &number,
                     Some(card_number),
                 )?;
+                steps.took("card number recorded")?;
                 number
             }
         };
         batch::make_card(
+            &steps,
             &ca,
             &mut issuer,
             &mut self.registry,

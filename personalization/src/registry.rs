@@ -21,6 +21,8 @@ pub enum RegistryError {
     Sql(#[from] rusqlite::Error),
     #[error("card numbers of issuer {0} are exhausted")]
     Exhausted(String),
+    #[error("issuance index is damaged: {0}")]
+    Corrupt(String),
 }
 
 impl RegistryError {
@@ -222,6 +224,24 @@ impl Registry {
                 r.get(0)
             })
             .optional()?)
+    }
+
+    /// This batch's identity in the CA's issuance index: a random id made on first use and kept in the
+    /// registry, so the numbers a batch claims stay its own even if the batch directory is moved.
+    pub fn batch_id(&mut self) -> Result<String, RegistryError> {
+        if let Some(id) = self.meta("batch_id")? {
+            return Ok(id);
+        }
+        let mut random = [0u8; 16];
+        getrandom::fill(&mut random).map_err(|_| {
+            RegistryError::Corrupt("the operating system's random generator failed".into())
+        })?;
+        self.conn.execute(
+            "INSERT OR IGNORE INTO meta (key, value) VALUES ('batch_id', ?1)",
+            params![hex::encode(random)],
+        )?;
+        self.meta("batch_id")?
+            .ok_or_else(|| RegistryError::Corrupt("the batch id was not recorded".into()))
     }
 
     /// Records the census (once per batch), with its digest so a rerun can check it is the same one.

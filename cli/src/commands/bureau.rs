@@ -266,6 +266,7 @@ pub fn run(command: BureauCommand) -> anyhow::Result<ExitCode> {
                 pin_length,
                 master_key,
                 now: SystemTime::now(),
+                crash_after_durable_step: crash_hook()?,
             };
             let bar = (!quiet).then(|| {
                 let bar = indicatif::ProgressBar::new(0);
@@ -342,6 +343,7 @@ pub fn run(command: BureauCommand) -> anyhow::Result<ExitCode> {
             let (mut b, _mailer) = open_batch(&batch)?;
             let options = BatchOptions {
                 master_key: batch.master_key.clone(),
+                crash_after_durable_step: crash_hook()?,
                 ..BatchOptions::default()
             };
             let new = b.replace(&card, &by, force, &ca, &options)?;
@@ -465,4 +467,17 @@ fn run_workstation(command: WorkstationCommand) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The crash-test hook: `TESSERA_CRASH_AFTER_DURABLE_STEP=N` stops a batch right after its N-th durable
+/// step, leaving on disk what a crash there would, so a script can cut a batch at every step in turn.
+fn crash_hook() -> anyhow::Result<Option<u64>> {
+    const VAR: &str = "TESSERA_CRASH_AFTER_DURABLE_STEP";
+    match std::env::var(VAR) {
+        Err(_) => Ok(None),
+        Ok(text) => match text.trim().parse::<u64>() {
+            Ok(step) if step > 0 => Ok(Some(step)),
+            _ => anyhow::bail!("{VAR} must be a step number from 1, not {text:?}"),
+        },
+    }
 }
