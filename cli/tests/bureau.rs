@@ -218,3 +218,66 @@ fn a_batch_killed_midway_is_finished_by_a_rerun_with_no_duplicate_or_missing_car
         assert_eq!(code, 0, "{}: {err}", file.display());
     }
 }
+
+#[test]
+fn the_crash_hook_cuts_a_batch_from_the_command_line_and_a_rerun_finishes_it() {
+    let people = 4;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let census_path = dir.path().join("census.csv");
+    std::fs::write(&census_path, census(people)).expect("census");
+    let ca = dir.path().join("ca");
+    assert_eq!(
+        tessera(&["ca", "init", "--out", ca.to_str().expect("utf8")]).0,
+        0
+    );
+    let out = dir.path().join("batch");
+    let args = [
+        "bureau",
+        "personalize",
+        "--quiet",
+        "--census",
+        census_path.to_str().expect("utf8"),
+        "--ca",
+        ca.to_str().expect("utf8"),
+        "--out",
+        out.to_str().expect("utf8"),
+    ];
+    let with_hook = |value: &str| {
+        let out = Command::new(TESSERA)
+            .args(args)
+            .env("TESSERA_CRASH_AFTER_DURABLE_STEP", value)
+            .output()
+            .expect("run tessera");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // A bad value is one readable sentence, and nothing runs.
+    let (code, err) = with_hook("soon");
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("TESSERA_CRASH_AFTER_DURABLE_STEP"), "{err}");
+    assert!(!out.exists(), "nothing written for a bad hook value");
+    // Cut after the 5th step: the first card's number is claimed but not yet recorded in the batch.
+    let (code, err) = with_hook("5");
+    assert_eq!(code, 2, "every failed command exits 2: {err}");
+    assert!(err.contains("injected crash after durable step 5"), "{err}");
+    let (code, _, err) = tessera(&args);
+    assert_eq!(code, 0, "{err}");
+    let (code, json, err) = tessera(&[
+        "bureau",
+        "status",
+        "--json",
+        "--batch",
+        out.to_str().expect("utf8"),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let cards: Vec<serde_json::Value> = serde_json::from_str(&json).expect("status json");
+    let mut numbers: Vec<String> = cards
+        .iter()
+        .map(|c| c["card_number"].as_str().expect("number").to_string())
+        .collect();
+    numbers.sort();
+    let expected: Vec<String> = (1..=people).map(|n| format!("058047{n:06}")).collect();
+    assert_eq!(numbers, expected, "no number burnt by the cut");
+}

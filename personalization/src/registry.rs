@@ -64,14 +64,18 @@ impl CardState {
         }
     }
 
-    fn parse(text: &str) -> CardState {
-        match text {
-            "delivered" => CardState::Delivered,
-            "active" => CardState::Active,
-            "blocked" => CardState::Blocked,
-            "expired" => CardState::Expired,
-            _ => CardState::Personalized,
-        }
+    /// The state a registry row spells; `None` for any other text (a damaged or newer registry), which
+    /// must never be read as some state by default.
+    pub fn parse(text: &str) -> Option<CardState> {
+        [
+            CardState::Personalized,
+            CardState::Delivered,
+            CardState::Active,
+            CardState::Blocked,
+            CardState::Expired,
+        ]
+        .into_iter()
+        .find(|state| state.as_str() == text)
     }
 }
 
@@ -394,11 +398,19 @@ impl Registry {
             .collect::<Result<Vec<String>, _>>()?;
         let surname: String = row.get(9)?;
         let name: String = row.get(10)?;
+        let state_text: String = row.get(3)?;
+        let state = CardState::parse(&state_text).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(
+                3,
+                rusqlite::types::Type::Text,
+                format!("card {card_number} has an unknown state {state_text:?}").into(),
+            )
+        })?;
         Ok(CardRow {
             card_number,
             codice_fiscale: row.get(1)?,
             issuer_entity: row.get(2)?,
-            state: CardState::parse(&row.get::<_, String>(3)?),
+            state,
             card_file: row.get(4)?,
             certificate_serial: row.get(5)?,
             expires_at: row.get(6)?,
@@ -557,4 +569,25 @@ pub(crate) fn append_event(
         params![at, kind, card_number, entity, actor, detail],
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod card_state_tests {
+    use super::CardState;
+
+    #[test]
+    fn every_state_round_trips_and_unknown_text_is_refused() {
+        for state in [
+            CardState::Personalized,
+            CardState::Delivered,
+            CardState::Active,
+            CardState::Blocked,
+            CardState::Expired,
+        ] {
+            assert_eq!(CardState::parse(state.as_str()), Some(state));
+        }
+        for text in ["", "Active", "revoked", "personalised", "blocked "] {
+            assert_eq!(CardState::parse(text), None, "{text:?}");
+        }
+    }
 }
