@@ -1,7 +1,7 @@
 //! The card: creation, power and ATR, snapshots. The dispatcher (`dispatch`: OS-level commands, routing to
 //! applets, the rule that state is durable before any answer leaves the card) is its submodule.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 mod dispatch;
 
@@ -80,6 +80,9 @@ pub enum CardOsError {
     Image(#[from] ImageError),
     #[error("the card holds applet {aid} which this build of tessera does not have")]
     UnknownApplet { aid: String },
+    /// Opening a file: the same refusal, naming the file (it may be a crafted or foreign image).
+    #[error("card image {path} holds applet {aid} which this build of tessera does not have")]
+    UnknownAppletInImage { path: PathBuf, aid: String },
     #[error("installing applet {aid} failed: {error}")]
     Install { aid: String, error: CardError },
     #[error("a card holds at most 254 applets")]
@@ -180,7 +183,13 @@ impl Card {
         let (file, image) = ImageFile::open(path, durability)?;
         let mut applets = Vec::new();
         for aid in &image.applets {
-            let factory = registry.factory(aid).ok_or_else(|| unknown(aid))?;
+            let factory =
+                registry
+                    .factory(aid)
+                    .ok_or_else(|| CardOsError::UnknownAppletInImage {
+                        path: path.to_path_buf(),
+                        aid: apdu::hex_spaced(aid),
+                    })?;
             applets.push(factory());
         }
         let mut card = Card::assemble(image, Some(file), applets);
