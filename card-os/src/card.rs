@@ -336,6 +336,14 @@ impl Card {
         ImageFile::create(path, Durability::Full, &self.platform.image).map(drop)
     }
 
+    /// This card's whole state as the bytes of an image file, for a line that writes many cards and
+    /// makes them durable together (one barrier for a group) instead of one `save_new` each. Whoever
+    /// writes the bytes owns their durability; [`Card::open`] reads them back like any image.
+    pub fn image_bytes(&mut self) -> Vec<u8> {
+        self.platform.image.rng = self.platform.crypto.rng_state();
+        self.platform.image.encode()
+    }
+
     /// A copy of the whole durable state.
     pub fn snapshot(&self) -> CardSnapshot {
         CardSnapshot {

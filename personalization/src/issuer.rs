@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 
 use crate::registry::RegistryError;
 
@@ -43,39 +43,43 @@ impl Issuer {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let claimed: Option<String> = tx
-            .query_row(
-                "SELECT value FROM claims WHERE owner = ?1",
-                params![owner],
-                |r| r.get(0),
-            )
-            .optional()?;
-        if let Some(number) = claimed {
-            return Ok(number);
-        }
-        let next: i64 = tx
-            .query_row(
-                "SELECT next FROM counters WHERE issuer = ?1",
-                params![prefix],
-                |r| r.get(0),
-            )
-            .optional()?
-            .unwrap_or(1);
-        if next > 999_999 {
-            return Err(RegistryError::Exhausted(prefix.to_string()));
-        }
-        tx.execute(
-            "INSERT INTO counters (issuer, next) VALUES (?1, ?2)
-             ON CONFLICT(issuer) DO UPDATE SET next = excluded.next",
-            params![prefix, next + 1],
-        )?;
-        let number = format!("{prefix}{next:06}");
-        tx.execute(
-            "INSERT INTO claims (owner, value) VALUES (?1, ?2)",
-            params![owner, number],
-        )?;
+        let number = claim_number_in(&tx, prefix, owner)?;
         tx.commit()?;
         Ok(number)
+    }
+
+    /// The card numbers and certificate serials of a whole group of cards, claimed in **one**
+    /// transaction (one durable commit for the group instead of two per card). Each request claims the
+    /// number owned by its `owner` (or keeps the number it already has, from the batch registry), then
+    /// the serial owned by `certificate of card <number>`: both idempotent, so a group cut at any
+    /// instant and claimed again gets back exactly the same numbers and serials, in the same order.
+    pub fn claim_issuance(
+        &mut self,
+        requests: &[IssuanceRequest],
+        now: i64,
+    ) -> Result<Vec<Issuance>, RegistryError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut claimed = Vec::with_capacity(requests.len());
+        for request in requests {
+            let card_number = match request {
+                IssuanceRequest::Known(number) => number.clone(),
+                IssuanceRequest::Claim { prefix, owner } => claim_number_in(&tx, prefix, owner)?,
+            };
+            let serial = claim_serial_in(
+                &tx,
+                &format!("certificate of card {card_number}"),
+                &format!("card {card_number}"),
+                now,
+            )?;
+            claimed.push(Issuance {
+                card_number,
+                serial,
+            });
+        }
+        tx.commit()?;
+        Ok(claimed)
     }
 
     /// The certificate serial claimed by `owner`, allocated (fresh, random, never used before) on its first
@@ -89,34 +93,7 @@ impl Issuer {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let claimed: Option<String> = tx
-            .query_row(
-                "SELECT value FROM claims WHERE owner = ?1",
-                params![owner],
-                |r| r.get(0),
-            )
-            .optional()?;
-        if let Some(serial) = claimed {
-            let mut bytes = [0u8; 16];
-            hex::decode_to_slice(&serial, &mut bytes).map_err(|_| {
-                RegistryError::Corrupt(format!("claimed serial {serial:?} is not 16 hex bytes"))
-            })?;
-            return Ok(bytes);
-        }
-        let serial = loop {
-            let serial = crate::ca::random_serial();
-            let inserted = tx.execute(
-                "INSERT OR IGNORE INTO serials (serial, purpose, at) VALUES (?1, ?2, ?3)",
-                params![hex::encode(serial), purpose, now],
-            )?;
-            if inserted == 1 {
-                break serial;
-            }
-        };
-        tx.execute(
-            "INSERT INTO claims (owner, value) VALUES (?1, ?2)",
-            params![owner, hex::encode(serial)],
-        )?;
+        let serial = claim_serial_in(&tx, owner, purpose, now)?;
         tx.commit()?;
         Ok(serial)
     }
@@ -134,4 +111,98 @@ impl Issuer {
             }
         }
     }
+}
+
+/// The number of one card of a group to claim a serial for (see [`Issuer::claim_issuance`]).
+pub enum IssuanceRequest {
+    /// Claim the number `owner` (a batch and a person) owns, or the next one of the issuer whose
+    /// 6-character number prefix is `prefix`.
+    Claim { prefix: String, owner: String },
+    /// The card already has this number (claimed earlier): only its serial is claimed.
+    Known(String),
+}
+
+/// What a card was given: its number and its certificate's serial.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issuance {
+    pub card_number: String,
+    pub serial: [u8; 16],
+}
+
+/// The number claimed by `owner` inside `tx`: the one it already has, else the issuer's next.
+fn claim_number_in(
+    tx: &Transaction<'_>,
+    prefix: &str,
+    owner: &str,
+) -> Result<String, RegistryError> {
+    let claimed: Option<String> = tx
+        .query_row(
+            "SELECT value FROM claims WHERE owner = ?1",
+            params![owner],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(number) = claimed {
+        return Ok(number);
+    }
+    let next: i64 = tx
+        .query_row(
+            "SELECT next FROM counters WHERE issuer = ?1",
+            params![prefix],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or(1);
+    if next > 999_999 {
+        return Err(RegistryError::Exhausted(prefix.to_string()));
+    }
+    tx.execute(
+        "INSERT INTO counters (issuer, next) VALUES (?1, ?2)
+         ON CONFLICT(issuer) DO UPDATE SET next = excluded.next",
+        params![prefix, next + 1],
+    )?;
+    let number = format!("{prefix}{next:06}");
+    tx.execute(
+        "INSERT INTO claims (owner, value) VALUES (?1, ?2)",
+        params![owner, number],
+    )?;
+    Ok(number)
+}
+
+/// The serial claimed by `owner` inside `tx`: the one it already has, else a fresh one never used.
+fn claim_serial_in(
+    tx: &Transaction<'_>,
+    owner: &str,
+    purpose: &str,
+    now: i64,
+) -> Result<[u8; 16], RegistryError> {
+    let claimed: Option<String> = tx
+        .query_row(
+            "SELECT value FROM claims WHERE owner = ?1",
+            params![owner],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(serial) = claimed {
+        let mut bytes = [0u8; 16];
+        hex::decode_to_slice(&serial, &mut bytes).map_err(|_| {
+            RegistryError::Corrupt(format!("claimed serial {serial:?} is not 16 hex bytes"))
+        })?;
+        return Ok(bytes);
+    }
+    let serial = loop {
+        let serial = crate::ca::random_serial();
+        let inserted = tx.execute(
+            "INSERT OR IGNORE INTO serials (serial, purpose, at) VALUES (?1, ?2, ?3)",
+            params![hex::encode(serial), purpose, now],
+        )?;
+        if inserted == 1 {
+            break serial;
+        }
+    };
+    tx.execute(
+        "INSERT INTO claims (owner, value) VALUES (?1, ?2)",
+        params![owner, hex::encode(serial)],
+    )?;
+    Ok(serial)
 }

@@ -11,6 +11,7 @@ pub mod envelope;
 pub mod issuer;
 pub mod lifecycle;
 pub mod mail;
+mod private_file;
 pub mod registry;
 pub mod secrets;
 pub mod workstation;

@@ -439,7 +439,7 @@ impl<'a> Batch<'a> {
                 number
             }
         };
-        batch::make_card(
+        batch::replace_card(
             &steps,
             &ca,
             &mut issuer,
@@ -450,7 +450,7 @@ impl<'a> Batch<'a> {
             &card.codice_fiscale,
             &card.issuer_entity,
             &new_number,
-            Some(card_number),
+            card_number,
         )?;
         Ok(new_number)
     }

@@ -337,53 +337,36 @@ impl Registry {
 
     /// The one commit point of a personalized card: card, links, certificate, escrow and event together.
     pub fn commit_card(&mut self, card: &NewCard<'_>) -> Result<(), RegistryError> {
+        self.commit_cards(std::slice::from_ref(card))
+    }
+
+    /// Commits a whole group of cards in one transaction (one durable commit for the group): each card,
+    /// its certificate, its sealed second halves and its `personalized` event, in the order given.
+    pub fn commit_cards(&mut self, cards: &[NewCard<'_>]) -> Result<(), RegistryError> {
         let tx = self.transaction()?;
-        tx.execute(
-            "INSERT INTO cards (card_number, codice_fiscale, issuer_entity, state, card_file, guid,
-                certificate_serial, expires_at, replaces, created_at)
-             VALUES (?1, ?2, ?3, 'personalized', ?4, ?5, ?6, ?7, ?8, ?9)",
-            params![
-                card.card_number,
-                card.codice_fiscale,
-                card.issuer_entity,
-                card.card_file,
-                card.guid,
-                card.certificate_serial,
-                card.not_after,
-                card.replaces,
-                card.now
-            ],
-        )?;
-        for entity in card.entities {
-            tx.execute(
-                "INSERT INTO card_entities VALUES (?1, ?2)",
-                params![card.card_number, entity],
-            )?;
+        for card in cards {
+            insert_card(&tx, card)?;
         }
-        tx.execute(
-            "INSERT INTO certificates VALUES (?1, ?2, ?3, ?4, ?5, 'valid', ?6)",
-            params![
-                card.certificate_serial,
-                card.card_number,
-                format!("CN={}", card.codice_fiscale),
-                card.not_before,
-                card.not_after,
-                card.certificate_der
-            ],
-        )?;
-        tx.execute(
-            "INSERT INTO escrow (card_number, sealed) VALUES (?1, ?2)",
-            params![card.card_number, card.sealed_second_halves],
-        )?;
-        append_event(
-            &tx,
-            card.now,
-            "personalized",
-            Some(card.card_number),
-            Some(card.issuer_entity),
-            None,
-            "",
-        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Records the numbers a group of cards was given (one transaction): `(codice fiscale, number,
+    /// replaced card)`, replacing an earlier record of the same person.
+    pub fn record_allocations(
+        &mut self,
+        allocations: &[(&str, &str, Option<&str>)],
+    ) -> Result<(), RegistryError> {
+        let tx = self.transaction()?;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO allocations (codice_fiscale, card_number, replaces) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(codice_fiscale) DO UPDATE SET card_number = excluded.card_number, replaces = excluded.replaces",
+            )?;
+            for (codice_fiscale, card_number, replaces) in allocations {
+                insert.execute(params![codice_fiscale, card_number, replaces])?;
+            }
+        }
         tx.commit()?;
         Ok(())
     }
@@ -569,6 +552,50 @@ pub(crate) fn append_event(
         params![at, kind, card_number, entity, actor, detail],
     )?;
     Ok(())
+}
+
+/// One card's rows, inside the caller's transaction.
+fn insert_card(tx: &Transaction<'_>, card: &NewCard<'_>) -> Result<(), RegistryError> {
+    tx.prepare_cached(
+        "INSERT INTO cards (card_number, codice_fiscale, issuer_entity, state, card_file, guid,
+            certificate_serial, expires_at, replaces, created_at)
+         VALUES (?1, ?2, ?3, 'personalized', ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(params![
+        card.card_number,
+        card.codice_fiscale,
+        card.issuer_entity,
+        card.card_file,
+        card.guid,
+        card.certificate_serial,
+        card.not_after,
+        card.replaces,
+        card.now
+    ])?;
+    let mut member = tx.prepare_cached("INSERT INTO card_entities VALUES (?1, ?2)")?;
+    for entity in card.entities {
+        member.execute(params![card.card_number, entity])?;
+    }
+    tx.prepare_cached("INSERT INTO certificates VALUES (?1, ?2, ?3, ?4, ?5, 'valid', ?6)")?
+        .execute(params![
+            card.certificate_serial,
+            card.card_number,
+            format!("CN={}", card.codice_fiscale),
+            card.not_before,
+            card.not_after,
+            card.certificate_der
+        ])?;
+    tx.prepare_cached("INSERT INTO escrow (card_number, sealed) VALUES (?1, ?2)")?
+        .execute(params![card.card_number, card.sealed_second_halves])?;
+    append_event(
+        tx,
+        card.now,
+        "personalized",
+        Some(card.card_number),
+        Some(card.issuer_entity),
+        None,
+        "",
+    )
 }
 
 #[cfg(test)]

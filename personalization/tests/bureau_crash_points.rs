@@ -8,6 +8,7 @@
 mod support;
 
 use std::collections::BTreeSet;
+use std::num::NonZeroUsize;
 use std::path::Path;
 use std::time::SystemTime;
 
@@ -37,14 +38,29 @@ fn census() -> String {
     rows.join("\n") + "\n"
 }
 
+/// Cards per group in these tests: 3 makes one full group and one short one, both on two threads.
+const GROUP: usize = 3;
+
 fn run(
     census: &Path,
     ca: &Path,
     batch: &Path,
     crash_after: Option<u64>,
 ) -> Result<batch::BatchSummary, BatchError> {
+    run_grouped(census, ca, batch, crash_after, GROUP)
+}
+
+fn run_grouped(
+    census: &Path,
+    ca: &Path,
+    batch: &Path,
+    crash_after: Option<u64>,
+    group_size: usize,
+) -> Result<batch::BatchSummary, BatchError> {
     let options = BatchOptions {
         crash_after_durable_step: crash_after,
+        group_size: NonZeroUsize::new(group_size).expect("a group holds a card"),
+        workers: NonZeroUsize::new(2),
         ..BatchOptions::default()
     };
     batch::personalize(census, ca, batch, &options, &mut |_, _, _| {})
@@ -146,8 +162,12 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-#[test]
-fn a_batch_cut_after_every_durable_step_is_finished_exactly_by_a_rerun() {
+/// Setup steps before the first group: batch id, census import, master key, workstation requests.
+const SETUP_STEPS: u64 = 4;
+/// Steps of each group: claims, numbers recorded, files durable, cards committed.
+const GROUP_STEPS: u64 = 4;
+
+fn cut_at_every_step(group_size: usize) {
     let dir = tempfile::tempdir().expect("tempdir");
     let census_path = dir.path().join("census.csv");
     std::fs::write(&census_path, census()).expect("census");
@@ -158,12 +178,15 @@ fn a_batch_cut_after_every_durable_step_is_finished_exactly_by_a_rerun() {
     let reference = dir.path().join("reference");
     let ref_ca = dir.path().join("reference-ca");
     copy_dir(&pristine_ca, &ref_ca);
-    let summary = run(&census_path, &ref_ca, &reference, None).expect("uncut batch");
+    let summary =
+        run_grouped(&census_path, &ref_ca, &reference, None, group_size).expect("uncut batch");
     assert_eq!(summary.personalized, PEOPLE);
     let steps = summary.durable_steps;
-    assert!(
-        steps >= 4 + 6 * PEOPLE as u64,
-        "every card takes its durable steps ({steps})"
+    let groups = PEOPLE.div_ceil(group_size) as u64;
+    assert_eq!(
+        steps,
+        SETUP_STEPS + GROUP_STEPS * groups,
+        "groups of {group_size}: every group takes its durable steps"
     );
     check_finished(&reference, 0);
 
@@ -171,11 +194,11 @@ fn a_batch_cut_after_every_durable_step_is_finished_exactly_by_a_rerun() {
         let ca = dir.path().join(format!("ca-{cut}"));
         let out = dir.path().join(format!("batch-{cut}"));
         copy_dir(&pristine_ca, &ca);
-        match run(&census_path, &ca, &out, Some(cut)) {
+        match run_grouped(&census_path, &ca, &out, Some(cut), group_size) {
             Err(BatchError::InjectedCrash { step, .. }) => assert_eq!(step, cut),
             other => panic!("cut after step {cut}: expected the injected crash, got {other:?}"),
         }
-        let rerun = run(&census_path, &ca, &out, None).expect("rerun");
+        let rerun = run_grouped(&census_path, &ca, &out, None, group_size).expect("rerun");
         assert_eq!(rerun.personalized + rerun.already_done, PEOPLE);
         check_finished(&out, cut);
         // Keep the disk small: each cut's directories are checked and gone.
@@ -185,17 +208,47 @@ fn a_batch_cut_after_every_durable_step_is_finished_exactly_by_a_rerun() {
 }
 
 #[test]
+fn a_batch_cut_after_every_durable_step_is_finished_exactly_by_a_rerun() {
+    cut_at_every_step(GROUP);
+}
+
+#[test]
+fn a_batch_of_one_card_groups_cut_after_every_durable_step_is_finished_exactly_by_a_rerun() {
+    cut_at_every_step(1);
+}
+
+#[test]
+fn a_rerun_with_another_group_size_keeps_the_numbers_the_first_run_claimed() {
+    // Cut inside the second group of a run by threes, finish by ones: the claims, not the grouping,
+    // decide the numbers.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let census_path = dir.path().join("census.csv");
+    std::fs::write(&census_path, census()).expect("census");
+    let ca = dir.path().join("ca");
+    StagingCa::init(&ca, SystemTime::now()).expect("ca init");
+    let out = dir.path().join("batch");
+    let inside_second_group = SETUP_STEPS + GROUP_STEPS + 1;
+    assert!(matches!(
+        run_grouped(&census_path, &ca, &out, Some(inside_second_group), 3),
+        Err(BatchError::InjectedCrash { .. })
+    ));
+    run_grouped(&census_path, &ca, &out, None, 1).expect("rerun by ones");
+    check_finished(&out, inside_second_group);
+}
+
+#[test]
 fn a_rerun_cut_again_at_every_step_still_converges() {
-    // A crash during the recovery run itself: cut the first run in the middle of a card, then cut the
-    // rerun at each of its own steps, then finish.
+    // A crash during the recovery run itself: cut the first run inside its second group, then cut the
+    // rerun at each of its own steps in turn (until a cut lies past its last step), then finish.
     let dir = tempfile::tempdir().expect("tempdir");
     let census_path = dir.path().join("census.csv");
     std::fs::write(&census_path, census()).expect("census");
     let pristine_ca = dir.path().join("ca");
     StagingCa::init(&pristine_ca, SystemTime::now()).expect("ca init");
-    // Step 4 + 6 + 3: inside the second card, after its serial is claimed.
-    let first_cut = 4 + 6 + 3;
-    for second_cut in 1..=12 {
+    // Inside the second group, after its numbers are claimed.
+    let first_cut = SETUP_STEPS + GROUP_STEPS + 1;
+    let mut second_cut = 1;
+    loop {
         let ca = dir.path().join(format!("ca-{second_cut}"));
         let out = dir.path().join(format!("batch-{second_cut}"));
         copy_dir(&pristine_ca, &ca);
@@ -203,11 +256,22 @@ fn a_rerun_cut_again_at_every_step_still_converges() {
             run(&census_path, &ca, &out, Some(first_cut)),
             Err(BatchError::InjectedCrash { .. })
         ));
-        assert!(matches!(
-            run(&census_path, &ca, &out, Some(second_cut)),
-            Err(BatchError::InjectedCrash { .. })
-        ));
-        run(&census_path, &ca, &out, None).expect("final run");
-        check_finished(&out, second_cut);
+        match run(&census_path, &ca, &out, Some(second_cut)) {
+            Err(BatchError::InjectedCrash { step, .. }) => {
+                assert_eq!(step, second_cut);
+                run(&census_path, &ca, &out, None).expect("final run");
+                check_finished(&out, second_cut);
+            }
+            Ok(summary) => {
+                // The rerun has fewer steps than the cut: it finished, and what it did is complete.
+                assert_eq!(summary.durable_steps, second_cut - 1);
+                // Setup without the census import (already done), then the second group only.
+                assert_eq!(summary.durable_steps, SETUP_STEPS - 1 + GROUP_STEPS);
+                check_finished(&out, second_cut);
+                break;
+            }
+            Err(other) => panic!("rerun cut after step {second_cut}: {other:?}"),
+        }
+        second_cut += 1;
     }
 }

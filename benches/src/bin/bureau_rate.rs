@@ -4,10 +4,15 @@
 //! APDU, PIN/PUK/management-key changes, envelopes (PDF + JSON), the registry commit — is the overhead
 //! the ratio shows.
 //!
+//! The bureau makes cards in groups (`--group-size`, default 64) on every core (`--workers`, default one
+//! per core); the floor runs on one core. Peak RSS is the process's high-water mark (`VmHWM`), so it
+//! covers the bureau's run (the floor holds one key and one certificate at a time).
+//!
 //! ```text
-//! cargo run --release -p benches --bin bureau-rate -- [--cards 40]
+//! cargo run --release -p benches --bin bureau-rate -- [--cards 40] [--group-size N] [--workers N]
 //! ```
 
+use std::num::NonZeroUsize;
 use std::time::{Instant, SystemTime};
 
 use card_os::crypto::{CardRng, Crypto};
@@ -51,18 +56,33 @@ fn census(cards: usize) -> String {
     rows.join("\n") + "\n"
 }
 
+/// The process's peak resident set, from `/proc/self/status` (`VmHWM`), in MiB.
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
 fn main() -> Result<(), String> {
     let mut cards = 40usize;
+    let mut options = BatchOptions::default();
     let mut args = std::env::args().skip(1);
+    let positive = |value: Option<String>, flag: &str| {
+        value
+            .and_then(|v| v.parse::<NonZeroUsize>().ok())
+            .ok_or(format!("{flag} needs a positive number"))
+    };
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--cards" => {
-                cards = args
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .ok_or("--cards needs a number")?
+            "--cards" => cards = positive(args.next(), "--cards")?.get(),
+            "--group-size" => options.group_size = positive(args.next(), "--group-size")?,
+            "--workers" => options.workers = Some(positive(args.next(), "--workers")?),
+            other => {
+                return Err(format!(
+                    "unknown argument {other:?} (use --cards N, --group-size N, --workers N)"
+                ))
             }
-            other => return Err(format!("unknown argument {other:?} (use --cards N)")),
         }
     }
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
@@ -99,7 +119,7 @@ fn main() -> Result<(), String> {
         &census_path,
         &ca_dir,
         &batch_dir,
-        &BatchOptions::default(),
+        &options,
         &mut |_, _, _| {},
     )
     .map_err(|e| e.to_string())?;
@@ -111,7 +131,14 @@ fn main() -> Result<(), String> {
         ));
     }
     let rate = cards as f64 / elapsed.as_secs_f64();
-    println!("{cards} cards");
+    let workers = options
+        .workers
+        .or_else(|| std::thread::available_parallelism().ok())
+        .map_or(1, NonZeroUsize::get);
+    println!(
+        "{cards} cards, groups of {}, {workers} worker(s), {} durable steps",
+        options.group_size, summary.durable_steps
+    );
     println!("  key generation + certificate signing alone: {floor:>8.1} cards/s (floor)");
     println!("  bureau personalization (full, durable):     {rate:>8.1} cards/s");
     println!(
@@ -120,5 +147,8 @@ fn main() -> Result<(), String> {
         1000.0 / rate,
         1000.0 / floor
     );
+    if let Some(peak) = peak_rss_mib() {
+        println!("peak RSS: {peak:.0} MiB");
+    }
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! `tessera ca init` and `tessera bureau …`: the staging personalization bureau.
 
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::SystemTime;
@@ -67,6 +68,13 @@ pub enum BureauCommand {
         pin_length: usize,
         #[arg(long)]
         master_key: Option<PathBuf>,
+        /// Cards made and committed together (one durability barrier per group; a crash remakes at
+        /// most one group).
+        #[arg(long, default_value_t = batch::DEFAULT_GROUP_SIZE)]
+        group_size: NonZeroUsize,
+        /// Threads making the cards of a group (default: one per core).
+        #[arg(long)]
+        workers: Option<NonZeroUsize>,
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
@@ -260,6 +268,8 @@ pub fn run(command: BureauCommand) -> anyhow::Result<ExitCode> {
             out,
             pin_length,
             master_key,
+            group_size,
+            workers,
             quiet,
         } => {
             let options = BatchOptions {
@@ -267,6 +277,8 @@ pub fn run(command: BureauCommand) -> anyhow::Result<ExitCode> {
                 master_key,
                 now: SystemTime::now(),
                 crash_after_durable_step: crash_hook()?,
+                group_size,
+                workers,
             };
             let bar = (!quiet).then(|| {
                 let bar = indicatif::ProgressBar::new(0);

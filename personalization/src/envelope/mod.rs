@@ -8,9 +8,6 @@ mod pdf;
 mod tests;
 
 use std::fmt;
-use std::fs::{self, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -134,60 +131,42 @@ pub fn render_pdf(content: &EnvelopeContent) -> Result<Vec<u8>, EnvelopeError> {
     Ok(pdf::render(content))
 }
 
-/// Writes `<card_number>.pdf` and `<card_number>.json` into `dir` (created 0700 if missing), each
-/// mode 0600 and written atomically (temporary file, fsync, rename). Returns (pdf, json).
-pub fn write(dir: &Path, content: &EnvelopeContent) -> Result<(PathBuf, PathBuf), EnvelopeError> {
+/// An envelope rendered in memory: the printable PDF and its JSON manifest.
+pub struct Rendered {
+    pub pdf: Vec<u8>,
+    pub json: String,
+}
+
+/// Renders both files of an envelope, writing nothing (a batch writes a group of them at once).
+pub fn render(content: &EnvelopeContent) -> Result<Rendered, EnvelopeError> {
     let pdf = render_pdf(content)?;
     let json = content.manifest_json();
     if json.is_empty() {
         return Err(EnvelopeError::Json("empty manifest".into()));
     }
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|source| EnvelopeError::Io {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-    let pdf_path = dir.join(format!("{}.pdf", content.card_number));
-    let json_path = dir.join(format!("{}.json", content.card_number));
-    write_atomic(&pdf_path, &pdf)?;
-    write_atomic(&json_path, json.as_bytes())?;
-    Ok((pdf_path, json_path))
+    Ok(Rendered { pdf, json })
 }
 
-/// Writes `path` through a 0600 temporary file in the same directory, then renames it in place.
-fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), EnvelopeError> {
+/// Where the two files of card `card_number`'s envelope live in `dir`: (pdf, json).
+pub fn paths(dir: &Path, card_number: &str) -> (PathBuf, PathBuf) {
+    (
+        dir.join(format!("{card_number}.pdf")),
+        dir.join(format!("{card_number}.json")),
+    )
+}
+
+/// Writes `<card_number>.pdf` and `<card_number>.json` into `dir` (created 0700 if missing), each
+/// mode 0600 and written atomically (temporary file, fsync, rename). Returns (pdf, json).
+pub fn write(dir: &Path, content: &EnvelopeContent) -> Result<(PathBuf, PathBuf), EnvelopeError> {
+    let rendered = render(content)?;
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| EnvelopeError::Io { path, source }
     };
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let mut suffix = [0u8; 6];
-    getrandom::fill(&mut suffix).map_err(|_| EnvelopeError::Io {
-        path: path.to_path_buf(),
-        source: std::io::Error::other("the operating system's random generator failed"),
-    })?;
-    let temp = path.with_file_name(format!(".{file_name}.{}.tmp", hex::encode(suffix)));
-    let result = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&temp)
-            .map_err(io(&temp))?;
-        file.set_permissions(fs::Permissions::from_mode(0o600))
-            .map_err(io(&temp))?;
-        file.write_all(contents).map_err(io(&temp))?;
-        file.sync_all().map_err(io(&temp))?;
-        fs::rename(&temp, path).map_err(io(path))
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&temp);
-    }
-    result
+    crate::private_file::create_dir(dir).map_err(io(dir))?;
+    let (pdf_path, json_path) = paths(dir, &content.card_number);
+    crate::private_file::write_atomic(&pdf_path, &rendered.pdf).map_err(io(&pdf_path))?;
+    crate::private_file::write_atomic(&json_path, rendered.json.as_bytes())
+        .map_err(io(&json_path))?;
+    Ok((pdf_path, json_path))
 }

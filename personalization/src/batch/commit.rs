@@ -1,0 +1,92 @@
+//! The commit protocol of a group of cards, and the count of durable steps a crash test cuts at.
+//!
+//! For each group: (1) one issuance-index transaction claims every card number and certificate serial
+//! (idempotent by owner, see [`crate::issuer::Issuer::claim_issuance`]); (2) one registry transaction
+//! records the numbers; the cards are made in memory (`line`); (3) every card image and envelope file
+//! of the group is written, then **one** durability barrier makes them all durable; (4) one registry
+//! transaction commits every card, certificate, sealed second halves and `personalized` event. Nothing
+//! of a group is released before (4): a crash anywhere before it leaves claimed numbers and files no
+//! record refers to, and the rerun remakes the same group under the same numbers.
+
+use std::cell::Cell;
+use std::path::{Path, PathBuf};
+
+use super::line::MadeCard;
+use super::BatchError;
+use crate::envelope;
+use crate::private_file;
+use crate::registry::Registry;
+
+/// Counts the durable steps of a batch (each commit, each durability barrier), and stops the batch
+/// after the N-th when a crash is injected. Stopping returns an error that nothing above handles, so
+/// what is on disk is exactly what a process killed at that instant would leave.
+pub struct DurableSteps {
+    done: Cell<u64>,
+    crash_after: Option<u64>,
+}
+
+impl DurableSteps {
+    pub fn new(crash_after: Option<u64>) -> Self {
+        Self {
+            done: Cell::new(0),
+            crash_after,
+        }
+    }
+
+    /// How many durable steps have been taken.
+    pub fn taken(&self) -> u64 {
+        self.done.get()
+    }
+
+    /// Marks one durable step as taken: call it right after the step is on disk.
+    pub fn took(&self, what: &'static str) -> Result<(), BatchError> {
+        let step = self.done.get() + 1;
+        self.done.set(step);
+        if self.crash_after == Some(step) {
+            return Err(BatchError::InjectedCrash { step, what });
+        }
+        Ok(())
+    }
+}
+
+/// Steps (3) and (4) for a group of made cards: their files, one barrier, one registry commit.
+pub(crate) fn commit_group(
+    steps: &DurableSteps,
+    registry: &mut Registry,
+    batch_dir: &Path,
+    made: &[MadeCard],
+    now: i64,
+) -> Result<(), BatchError> {
+    let envelopes = batch_dir.join("envelopes");
+    let mut written: Vec<PathBuf> = Vec::with_capacity(made.len() * 3);
+    for card in made {
+        // A file left by an interrupted run was never committed nor released: it is overwritten.
+        let image = batch_dir.join(&card.card_file);
+        write(&image, &card.image)?;
+        let (pdf, json) = envelope::paths(&envelopes, &card.order.card_number);
+        write(&pdf, &card.envelope.pdf)?;
+        write(&json, card.envelope.json.as_bytes())?;
+        written.extend([image, pdf, json]);
+    }
+    let written: Vec<&Path> = written.iter().map(PathBuf::as_path).collect();
+    // INVARIANT: every card image and envelope of the group is durable before the registry says any of
+    // its cards exists.
+    private_file::sync_filesystem(batch_dir, &written).map_err(|source| BatchError::Io {
+        action: "make durable the cards written in",
+        path: batch_dir.to_path_buf(),
+        source,
+    })?;
+    steps.took("group's card images and envelopes durable")?;
+    let rows: Vec<_> = made.iter().map(|card| card.registry_rows(now)).collect();
+    registry.commit_cards(&rows)?;
+    steps.took("group committed")?;
+    Ok(())
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<(), BatchError> {
+    private_file::write_unsynced(path, bytes).map_err(|source| BatchError::Io {
+        action: "write",
+        path: path.to_path_buf(),
+        source,
+    })
+}

@@ -1,0 +1,357 @@
+//! Personalizing a census, group by group, resumably.
+//!
+//! The census is validated first; a rejected census writes nothing. Then the people without a card, in
+//! census order, go through the line in groups of [`BatchOptions::group_size`]: the group's card numbers
+//! and certificate serials are *claimed* in the CA's issuance index in one transaction (idempotent: a
+//! second claim by the same batch and person returns the same number), recorded in the batch registry,
+//! the cards are made in memory on every core (`line`), and `commit` writes their images and envelopes,
+//! makes them durable with one barrier and commits them in one registry transaction. A crash anywhere
+//! before that commit leaves claimed numbers and no card: the rerun claims the same numbers and serials
+//! again and remakes the group (nothing of it was released), so no number is burnt, lost or duplicated.
+//!
+//! Every durable step counts in [`DurableSteps`]; [`BatchOptions::crash_after_durable_step`] stops the
+//! batch right after the N-th, as a crash would, so a test can cut a batch at every step in turn.
+
+mod commit;
+mod line;
+
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use piv_host::PivError;
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+use zeroize::Zeroizing;
+
+use crate::ca::{CaError, StagingCa};
+use crate::census::{self, Census, CensusError, EntityKind};
+use crate::envelope::EnvelopeError;
+use crate::issuer::{IssuanceRequest, Issuer};
+use crate::registry::{Registry, RegistryError};
+use crate::secrets::{MasterKey, SecretsError};
+use crate::{dates, private_file, workstation};
+
+pub use commit::DurableSteps;
+pub use line::{personalize_card, Personalized};
+
+#[derive(Debug, Error)]
+pub enum BatchError {
+    #[error("the census was rejected with {} error(s)", .0.len())]
+    CensusRejected(Vec<CensusError>),
+    #[error(transparent)]
+    Ca(#[from] CaError),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error("batch {batch} was started with a different census; use a new --out directory")]
+    CensusChanged { batch: PathBuf },
+    #[error("cannot {action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("master key {path} is not 64 hex digits")]
+    BadMasterKey { path: PathBuf },
+    #[error("card {card_number}: {source}")]
+    Card {
+        card_number: String,
+        source: PivError,
+    },
+    #[error("card image {path}: {source}")]
+    CardImage {
+        path: PathBuf,
+        source: card_os::CardOsError,
+    },
+    #[error(transparent)]
+    Secrets(#[from] SecretsError),
+    #[error(transparent)]
+    Envelope(#[from] EnvelopeError),
+    #[error("{0}")]
+    Rule(String),
+    /// The test hook [`BatchOptions::crash_after_durable_step`] fired: the batch stopped as if the
+    /// process had died right after this step.
+    #[error("injected crash after durable step {step} ({what})")]
+    InjectedCrash { step: u64, what: &'static str },
+}
+
+impl From<rusqlite::Error> for BatchError {
+    fn from(error: rusqlite::Error) -> Self {
+        BatchError::Registry(RegistryError::Sql(error))
+    }
+}
+
+/// How a batch is run.
+pub struct BatchOptions {
+    /// PIN length, 6..=8 (8 by default).
+    pub pin_length: usize,
+    /// The bureau master key file; `None`: `BATCH_DIR/secrets/master.key`, created on first use.
+    pub master_key: Option<PathBuf>,
+    pub now: SystemTime,
+    /// Test hook: stop the batch right after its N-th durable step, as a crash there would (see
+    /// [`DurableSteps`]). `None` in normal use.
+    pub crash_after_durable_step: Option<u64>,
+    /// Cards made, written and committed together: one issuance-index commit, one durability barrier
+    /// and two registry commits per group instead of per card. Memory grows with it (a few hundred KB
+    /// per card in flight); a crash remakes at most one group.
+    pub group_size: NonZeroUsize,
+    /// Threads making the cards of a group; `None`: one per core.
+    pub workers: Option<NonZeroUsize>,
+}
+
+/// The default [`BatchOptions::group_size`].
+pub const DEFAULT_GROUP_SIZE: NonZeroUsize = match NonZeroUsize::new(64) {
+    Some(size) => size,
+    None => NonZeroUsize::MIN,
+};
+
+impl Default for BatchOptions {
+    fn default() -> Self {
+        Self {
+            pin_length: 8,
+            master_key: None,
+            now: SystemTime::now(),
+            crash_after_durable_step: None,
+            group_size: DEFAULT_GROUP_SIZE,
+            workers: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchSummary {
+    pub total: usize,
+    pub personalized: usize,
+    pub already_done: usize,
+    /// Durable steps this run took (commits and files made durable).
+    pub durable_steps: u64,
+}
+
+fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> BatchError + 'a {
+    move |source| BatchError::Io {
+        action,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn create_private_dir(path: &Path) -> Result<(), BatchError> {
+    private_file::create_dir(path).map_err(io("create", path))
+}
+
+/// Loads the master key, creating it (0600) on first use.
+pub fn master_key(batch_dir: &Path, path: Option<&Path>) -> Result<MasterKey, BatchError> {
+    let default = batch_dir.join("secrets").join("master.key");
+    let path = path.unwrap_or(&default);
+    if path.exists() {
+        let text = Zeroizing::new(std::fs::read_to_string(path).map_err(io("read", path))?);
+        let bytes =
+            Zeroizing::new(
+                hex::decode(text.trim()).map_err(|_| BatchError::BadMasterKey {
+                    path: path.to_path_buf(),
+                })?,
+            );
+        let key: [u8; 32] = bytes
+            .as_slice()
+            .try_into()
+            .map_err(|_| BatchError::BadMasterKey {
+                path: path.to_path_buf(),
+            })?;
+        return Ok(MasterKey::from_bytes(key));
+    }
+    if let Some(parent) = path.parent() {
+        create_private_dir(parent)?;
+    }
+    let key = MasterKey::generate()?;
+    write_private(path, key.to_hex().as_bytes())?;
+    Ok(key)
+}
+
+/// Writes a file readable by its owner only, atomically and durably.
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), BatchError> {
+    private_file::write_atomic(path, bytes).map_err(io("write", path))
+}
+
+fn census_digest(path: &Path) -> Result<String, BatchError> {
+    let bytes = std::fs::read(path).map_err(io("read", path))?;
+    Ok(hex::encode(Sha256::digest(&bytes)))
+}
+
+/// The number prefix of an issuer: the municipality's ISTAT code, or province code + `000`.
+pub fn number_prefix(census: &Census, entity: &str) -> String {
+    match census.entity(entity).map(|e| e.kind) {
+        Some(EntityKind::Prefecture) => format!("{entity}000"),
+        _ => entity.to_string(),
+    }
+}
+
+/// Validates the census and personalizes every card not personalized yet.
+pub fn personalize(
+    census_path: &Path,
+    ca_dir: &Path,
+    batch_dir: &Path,
+    options: &BatchOptions,
+    progress: &mut dyn FnMut(usize, usize, &str),
+) -> Result<BatchSummary, BatchError> {
+    // All or nothing: a rejected census writes nothing at all.
+    let census = census::load(census_path).map_err(BatchError::CensusRejected)?;
+    let digest = census_digest(census_path)?;
+    let ca = StagingCa::open(ca_dir)?;
+    let mut issuer = Issuer::open(ca_dir)?;
+    for dir in ["cards", "envelopes", "outbox"] {
+        create_private_dir(&batch_dir.join(dir))?;
+    }
+    let mut registry = Registry::open(batch_dir)?;
+    let steps = DurableSteps::new(options.crash_after_durable_step);
+    let batch_id = registry.batch_id()?;
+    steps.took("batch id")?;
+    let now = dates::unix(options.now);
+    match registry.meta("census_digest")? {
+        None => {
+            registry.import_census(&census, &digest, now)?;
+            steps.took("census imported")?;
+        }
+        Some(previous) if previous == digest => {}
+        Some(_) => {
+            return Err(BatchError::CensusChanged {
+                batch: batch_dir.to_path_buf(),
+            })
+        }
+    }
+    let master = master_key(batch_dir, options.master_key.as_deref())?;
+    steps.took("master key")?;
+    workstation::request_from_census(&mut registry, &census, now)?;
+    steps.took("workstation requests")?;
+
+    let total = census.people.len();
+    let mut summary = BatchSummary {
+        total,
+        personalized: 0,
+        already_done: 0,
+        durable_steps: 0,
+    };
+    let line = line::Line {
+        ca: &ca,
+        master: &master,
+        pin_length: options.pin_length,
+        now: options.now,
+    };
+    let workers = options
+        .workers
+        .unwrap_or_else(|| std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN));
+    let mut done = 0;
+    for group in census.people.chunks(options.group_size.get()) {
+        let mut pending = Vec::with_capacity(group.len());
+        for person in group {
+            if registry.has_card(&person.codice_fiscale)? {
+                summary.already_done += 1;
+                done += 1;
+                progress(done, total, &person.codice_fiscale);
+            } else {
+                let issuer_entity = person
+                    .registrations
+                    .first()
+                    .map(|r| r.entity.clone())
+                    .ok_or_else(|| {
+                        BatchError::Rule(format!("{} has no registration", person.codice_fiscale))
+                    })?;
+                pending.push((person, issuer_entity));
+            }
+        }
+        if pending.is_empty() {
+            continue;
+        }
+        let requests = pending
+            .iter()
+            .map(|(person, issuer_entity)| {
+                // A number an earlier run recorded is kept; otherwise it is claimed (idempotently).
+                Ok(match registry.allocation(&person.codice_fiscale)? {
+                    Some((number, _)) => IssuanceRequest::Known(number),
+                    None => IssuanceRequest::Claim {
+                        prefix: number_prefix(&census, issuer_entity),
+                        owner: format!("batch {batch_id} first card of {}", person.codice_fiscale),
+                    },
+                })
+            })
+            .collect::<Result<Vec<_>, BatchError>>()?;
+        let issued = issuer.claim_issuance(&requests, now)?;
+        steps.took("group's card numbers and serials claimed")?;
+        let allocations: Vec<(&str, &str, Option<&str>)> = pending
+            .iter()
+            .zip(&issued)
+            .map(|((person, _), issue)| {
+                (
+                    person.codice_fiscale.as_str(),
+                    issue.card_number.as_str(),
+                    None,
+                )
+            })
+            .collect();
+        registry.record_allocations(&allocations)?;
+        steps.took("group's card numbers recorded")?;
+        let orders = pending
+            .iter()
+            .zip(issued)
+            .map(|((person, issuer_entity), issue)| {
+                line::CardOrder::from_registry(
+                    &registry,
+                    &person.codice_fiscale,
+                    issuer_entity,
+                    issue.card_number,
+                    issue.serial,
+                    None,
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let made = line.make_group(orders, workers)?;
+        commit::commit_group(&steps, &mut registry, batch_dir, &made, now)?;
+        for card in &made {
+            summary.personalized += 1;
+            done += 1;
+            progress(done, total, &card.order.codice_fiscale);
+        }
+    }
+    summary.durable_steps = steps.taken();
+    Ok(summary)
+}
+
+/// Makes and commits one replacement card for `codice_fiscale` (its number already claimed and
+/// recorded): the serial is claimed, the card made, written, made durable and committed.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn replace_card(
+    steps: &DurableSteps,
+    ca: &StagingCa,
+    issuer: &mut Issuer,
+    registry: &mut Registry,
+    master: &MasterKey,
+    batch_dir: &Path,
+    options: &BatchOptions,
+    codice_fiscale: &str,
+    issuer_entity: &str,
+    card_number: &str,
+    replaces: &str,
+) -> Result<(), BatchError> {
+    let now = dates::unix(options.now);
+    let issued = issuer.claim_issuance(&[IssuanceRequest::Known(card_number.to_string())], now)?;
+    steps.took("certificate serial claimed")?;
+    let serial = issued
+        .first()
+        .map(|issue| issue.serial)
+        .ok_or_else(|| BatchError::Rule(format!("card {card_number}: no serial claimed")))?;
+    let order = line::CardOrder::from_registry(
+        registry,
+        codice_fiscale,
+        issuer_entity,
+        card_number.to_string(),
+        serial,
+        Some(replaces.to_string()),
+    )?;
+    let line = line::Line {
+        ca,
+        master,
+        pin_length: options.pin_length,
+        now: options.now,
+    };
+    let made = line.make(order)?;
+    commit::commit_group(steps, registry, batch_dir, std::slice::from_ref(&made), now)
+}
