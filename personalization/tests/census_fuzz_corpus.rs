@@ -107,6 +107,16 @@ fn the_seeds_are_what_they_say() {
     assert!(replay_xlsx(seed("reversed-dimension-crash.bin")).is_some());
     // Also found: a cell reference with a huge row number made calamine overflow a multiply.
     assert!(replay_xlsx(seed("cell-reference-overflow-crash.bin")).is_some());
+    // Also found: `<sst uniqueCount="10000000000000">` made calamine reserve 160 PB and abort.
+    // And, once that was checked, the same behind a decoy `<sst "?>` inside the XML declaration.
+    for name in [
+        "shared-strings-count-crash.bin",
+        "shared-strings-decoy-crash.bin",
+    ] {
+        let e = refused(name);
+        assert_eq!(e.kind, ErrorKind::TooLarge);
+        assert!(e.message.contains("shared strings"), "{name}: {e}");
+    }
 
     let csv = inputs("seeds", "census_csv");
     let seed = |name: &str| &csv.iter().find(|(n, _)| n == name).unwrap().1;

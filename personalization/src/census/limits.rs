@@ -31,6 +31,10 @@ pub const MAX_UNCOMPRESSED_BYTES: u64 = 2 << 30;
 pub const MAX_COMPRESSION_RATIO: u64 = 250;
 /// Entries smaller than this are not held to the ratio (tiny XML parts compress very well).
 pub const RATIO_EXEMPT_BYTES: u64 = 1 << 20;
+/// Distinct strings a workbook's shared-strings part may declare (`<sst uniqueCount=…>`): the workbook
+/// reader reserves room for that many before reading one, so the declaration alone could make it ask
+/// for any amount of memory. 1 000 000 users need about 3 000 000.
+pub const MAX_SHARED_STRINGS: u64 = 8 << 20;
 /// Errors listed for one census: the first ones by location; the rest are counted.
 pub const MAX_LISTED_ERRORS: usize = 10_000;
 
