@@ -20,9 +20,11 @@ impl Issuer {
         conn.execute_batch(
             "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = FULL;
+             BEGIN IMMEDIATE;
              CREATE TABLE IF NOT EXISTS counters (issuer TEXT PRIMARY KEY, next INTEGER NOT NULL);
              CREATE TABLE IF NOT EXISTS serials (serial TEXT PRIMARY KEY, purpose TEXT NOT NULL, at INTEGER NOT NULL);
-             CREATE TABLE IF NOT EXISTS claims (owner TEXT PRIMARY KEY, value TEXT NOT NULL UNIQUE);",
+             CREATE TABLE IF NOT EXISTS claims (owner TEXT PRIMARY KEY, value TEXT NOT NULL UNIQUE);
+             COMMIT;",
         )?;
         crate::registry::make_private(&path);
         Ok(Self { conn })

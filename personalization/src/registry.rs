@@ -198,7 +198,8 @@ impl Registry {
         conn.execute_batch(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
         )?;
-        conn.execute_batch(SCHEMA)?;
+        // One transaction: a dozen CREATE statements would otherwise be a dozen durable commits.
+        conn.execute_batch(&format!("BEGIN IMMEDIATE; {SCHEMA} COMMIT;"))?;
         make_private(&path);
         Ok(Self { conn })
     }
@@ -434,6 +435,28 @@ impl Registry {
             .conn
             .query_row(&sql, params![codice_fiscale], |r| self.card_from_row(r))
             .optional()?)
+    }
+
+    /// Everyone who has a card (of any state): [`Registry::has_card`] for a whole census in one query.
+    pub fn people_with_cards(&self) -> Result<std::collections::HashSet<String>, RegistryError> {
+        let mut statement = self
+            .conn
+            .prepare("SELECT DISTINCT codice_fiscale FROM cards")?;
+        let rows = statement.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Every recorded number not yet made into a card, by person: [`Registry::allocation`] for a whole
+    /// census in one query (the replaced card, if any, is left out).
+    pub fn open_allocations(
+        &self,
+    ) -> Result<std::collections::HashMap<String, String>, RegistryError> {
+        let mut statement = self.conn.prepare(
+            "SELECT a.codice_fiscale, a.card_number FROM allocations a
+             WHERE NOT EXISTS (SELECT 1 FROM cards c WHERE c.card_number = a.card_number)",
+        )?;
+        let rows = statement.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     pub fn has_card(&self, codice_fiscale: &str) -> Result<bool, RegistryError> {

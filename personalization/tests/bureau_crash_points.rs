@@ -164,8 +164,14 @@ fn copy_dir(from: &Path, to: &Path) {
 
 /// Setup steps before the first group: batch id, census import, master key, workstation requests.
 const SETUP_STEPS: u64 = 4;
-/// Steps of each group: claims, numbers recorded, files durable, cards committed.
+/// Steps of each group: claims, numbers recorded, files durable, cards committed. The line makes a
+/// group while the previous one commits, so the steps run: claims 1, recorded 1, claims 2, recorded 2,
+/// durable 1, committed 1, claims 3, …
 const GROUP_STEPS: u64 = 4;
+
+/// With groups of [`GROUP`]: right after the first group's commit — the second group claimed, recorded
+/// and made, its files written but not made durable.
+const AFTER_FIRST_COMMIT: u64 = SETUP_STEPS + 2 * GROUP_STEPS - 2;
 
 fn cut_at_every_step(group_size: usize) {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -219,7 +225,7 @@ fn a_batch_of_one_card_groups_cut_after_every_durable_step_is_finished_exactly_b
 
 #[test]
 fn a_rerun_with_another_group_size_keeps_the_numbers_the_first_run_claimed() {
-    // Cut inside the second group of a run by threes, finish by ones: the claims, not the grouping,
+    // Cut a run by threes after its first commit, finish by ones: the claims, not the grouping,
     // decide the numbers.
     let dir = tempfile::tempdir().expect("tempdir");
     let census_path = dir.path().join("census.csv");
@@ -227,26 +233,24 @@ fn a_rerun_with_another_group_size_keeps_the_numbers_the_first_run_claimed() {
     let ca = dir.path().join("ca");
     StagingCa::init(&ca, SystemTime::now()).expect("ca init");
     let out = dir.path().join("batch");
-    let inside_second_group = SETUP_STEPS + GROUP_STEPS + 1;
     assert!(matches!(
-        run_grouped(&census_path, &ca, &out, Some(inside_second_group), 3),
+        run_grouped(&census_path, &ca, &out, Some(AFTER_FIRST_COMMIT), GROUP),
         Err(BatchError::InjectedCrash { .. })
     ));
     run_grouped(&census_path, &ca, &out, None, 1).expect("rerun by ones");
-    check_finished(&out, inside_second_group);
+    check_finished(&out, AFTER_FIRST_COMMIT);
 }
 
 #[test]
 fn a_rerun_cut_again_at_every_step_still_converges() {
-    // A crash during the recovery run itself: cut the first run inside its second group, then cut the
+    // A crash during the recovery run itself: cut the first run after its first commit, then cut the
     // rerun at each of its own steps in turn (until a cut lies past its last step), then finish.
     let dir = tempfile::tempdir().expect("tempdir");
     let census_path = dir.path().join("census.csv");
     std::fs::write(&census_path, census()).expect("census");
     let pristine_ca = dir.path().join("ca");
     StagingCa::init(&pristine_ca, SystemTime::now()).expect("ca init");
-    // Inside the second group, after its numbers are claimed.
-    let first_cut = SETUP_STEPS + GROUP_STEPS + 1;
+    let first_cut = AFTER_FIRST_COMMIT;
     let mut second_cut = 1;
     loop {
         let ca = dir.path().join(format!("ca-{second_cut}"));

@@ -4,12 +4,17 @@
 //! APDU, PIN/PUK/management-key changes, envelopes (PDF + JSON), the registry commit — is the overhead
 //! the ratio shows.
 //!
-//! The bureau makes cards in groups (`--group-size`, default 64) on every core (`--workers`, default one
+//! The bureau makes cards in groups (`--group-size`, default 128) on every core (`--workers`, default one
 //! per core); the floor runs on one core. Peak RSS is the process's high-water mark (`VmHWM`), so it
 //! covers the bureau's run (the floor holds one key and one certificate at a time).
 //!
+//! `--keep` leaves the run's directory (its path is printed) instead of deleting it: on a no-journal
+//! ext4 (this machine's), inode allocation skips inodes deleted in the last 1–6 minutes
+//! (`recently_deleted` in `fs/ext4/ialloc.c`), so a run right after another run's cleanup measures that
+//! scan rather than the bureau. Delete the kept directories after the last run.
+//!
 //! ```text
-//! cargo run --release -p benches --bin bureau-rate -- [--cards 40] [--group-size N] [--workers N]
+//! cargo run --release -p benches --bin bureau-rate -- [--cards 40] [--group-size N] [--workers N] [--keep]
 //! ```
 
 use std::num::NonZeroUsize;
@@ -66,6 +71,7 @@ fn peak_rss_mib() -> Option<f64> {
 
 fn main() -> Result<(), String> {
     let mut cards = 40usize;
+    let mut keep = false;
     let mut options = BatchOptions::default();
     let mut args = std::env::args().skip(1);
     let positive = |value: Option<String>, flag: &str| {
@@ -78,11 +84,10 @@ fn main() -> Result<(), String> {
             "--cards" => cards = positive(args.next(), "--cards")?.get(),
             "--group-size" => options.group_size = positive(args.next(), "--group-size")?,
             "--workers" => options.workers = Some(positive(args.next(), "--workers")?),
-            other => {
-                return Err(format!(
-                    "unknown argument {other:?} (use --cards N, --group-size N, --workers N)"
-                ))
-            }
+            "--keep" => keep = true,
+            other => return Err(format!(
+                "unknown argument {other:?} (use --cards N, --group-size N, --workers N, --keep)"
+            )),
         }
     }
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
@@ -149,6 +154,9 @@ fn main() -> Result<(), String> {
     );
     if let Some(peak) = peak_rss_mib() {
         println!("peak RSS: {peak:.0} MiB");
+    }
+    if keep {
+        println!("kept: {}", dir.keep().display());
     }
     Ok(())
 }

@@ -49,26 +49,31 @@ impl DurableSteps {
     }
 }
 
-/// Steps (3) and (4) for a group of made cards: their files, one barrier, one registry commit.
+/// Writes one made card's image and envelope into the batch, unsynced (step 3, before the barrier);
+/// returns the paths written. The cards' own workers call it, so the files of a group are written on
+/// every core. A file left by an interrupted run was never committed nor released: it is overwritten.
+pub(crate) fn write_files(batch_dir: &Path, card: &MadeCard) -> Result<[PathBuf; 3], BatchError> {
+    let image = batch_dir.join(&card.card_file);
+    write(&image, &card.image)?;
+    let (pdf, json) = envelope::paths(&batch_dir.join("envelopes"), &card.order.card_number);
+    write(&pdf, &card.envelope.pdf)?;
+    write(&json, card.envelope.json.as_bytes())?;
+    Ok([image, pdf, json])
+}
+
+/// Steps (3) and (4) for a group of made cards whose files are written: one barrier, one registry
+/// commit.
 pub(crate) fn commit_group(
     steps: &DurableSteps,
     registry: &mut Registry,
     batch_dir: &Path,
-    made: &[MadeCard],
+    made: &[(MadeCard, [PathBuf; 3])],
     now: i64,
 ) -> Result<(), BatchError> {
-    let envelopes = batch_dir.join("envelopes");
-    let mut written: Vec<PathBuf> = Vec::with_capacity(made.len() * 3);
-    for card in made {
-        // A file left by an interrupted run was never committed nor released: it is overwritten.
-        let image = batch_dir.join(&card.card_file);
-        write(&image, &card.image)?;
-        let (pdf, json) = envelope::paths(&envelopes, &card.order.card_number);
-        write(&pdf, &card.envelope.pdf)?;
-        write(&json, card.envelope.json.as_bytes())?;
-        written.extend([image, pdf, json]);
-    }
-    let written: Vec<&Path> = written.iter().map(PathBuf::as_path).collect();
+    let written: Vec<&Path> = made
+        .iter()
+        .flat_map(|(_, paths)| paths.iter().map(PathBuf::as_path))
+        .collect();
     // INVARIANT: every card image and envelope of the group is durable before the registry says any of
     // its cards exists.
     private_file::sync_filesystem(batch_dir, &written).map_err(|source| BatchError::Io {
@@ -77,7 +82,10 @@ pub(crate) fn commit_group(
         source,
     })?;
     steps.took("group's card images and envelopes durable")?;
-    let rows: Vec<_> = made.iter().map(|card| card.registry_rows(now)).collect();
+    let rows: Vec<_> = made
+        .iter()
+        .map(|(card, _)| card.registry_rows(now))
+        .collect();
     registry.commit_cards(&rows)?;
     steps.took("group committed")?;
     Ok(())

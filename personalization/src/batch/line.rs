@@ -1,8 +1,10 @@
 //! The issuance line: a card made in memory, from a blank chip to a personalized card with its
-//! envelope and sealed second halves. Nothing here touches the disk or a database, so the cards of a
-//! group are made on every core at once ([`make_group`]) and committed together (`commit`).
+//! envelope and sealed second halves, then its files written (unsynced). No database is touched here,
+//! so the cards of a group are made on every core at once ([`Line::make_group`]) and committed
+//! together (`commit`): they count only after the group's barrier and registry commit.
 
 use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
@@ -13,6 +15,7 @@ use piv_types::{tag, KeyAlgorithm, KeySlot, ManagementAlgorithm, ObjectId, PinRe
 
 use super::BatchError;
 use crate::ca::{Holder, StagingCa};
+use crate::census::{Census, Person};
 use crate::dates;
 use crate::envelope::{self, EnvelopeContent};
 use crate::registry::{NewCard, Registry};
@@ -69,6 +72,41 @@ impl CardOrder {
         })
     }
 
+    /// The order for `person`'s first card `card_number`, with the holder's data from the census the
+    /// batch imported (the same the registry holds, without a query per card).
+    pub fn from_census(
+        census: &Census,
+        person: &Person,
+        issuer_entity: &str,
+        card_number: String,
+        serial: [u8; 16],
+    ) -> Self {
+        let entities: Vec<String> = person
+            .registrations
+            .iter()
+            .map(|r| r.entity.clone())
+            .collect();
+        let entity_names = entities
+            .iter()
+            .map(|code| {
+                census
+                    .entity(code)
+                    .map_or_else(|| code.clone(), |e| e.name.clone())
+            })
+            .collect();
+        Self {
+            codice_fiscale: person.codice_fiscale.clone(),
+            surname: person.surname.clone(),
+            name: person.name.clone(),
+            issuer_entity: issuer_entity.to_string(),
+            entities,
+            entity_names,
+            card_number,
+            serial,
+            replaces: None,
+        }
+    }
+
     /// Where the card's image lives, relative to the batch directory.
     pub fn card_file(&self) -> String {
         format!("cards/{}.img", self.card_number)
@@ -115,6 +153,8 @@ impl MadeCard {
 
 /// What every card of a run shares.
 pub(crate) struct Line<'a> {
+    /// Where the cards' files go.
+    pub batch_dir: &'a Path,
     pub ca: &'a StagingCa,
     pub master: &'a MasterKey,
     pub pin_length: usize,
@@ -129,10 +169,13 @@ impl Line<'_> {
         &self,
         orders: Vec<CardOrder>,
         workers: NonZeroUsize,
-    ) -> Result<Vec<MadeCard>, BatchError> {
+    ) -> Result<Vec<(MadeCard, [PathBuf; 3])>, BatchError> {
         let workers = workers.get().min(orders.len()).max(1);
         if workers == 1 {
-            return orders.into_iter().map(|order| self.make(order)).collect();
+            return orders
+                .into_iter()
+                .map(|order| self.make_and_write(order))
+                .collect();
         }
         let share = orders.len().div_ceil(workers);
         let mut shares: Vec<Vec<CardOrder>> = Vec::with_capacity(workers);
@@ -140,11 +183,17 @@ impl Line<'_> {
         while orders.peek().is_some() {
             shares.push(orders.by_ref().take(share).collect());
         }
-        let results: Vec<Result<Vec<MadeCard>, BatchError>> = std::thread::scope(|scope| {
+        type Share = Result<Vec<(MadeCard, [PathBuf; 3])>, BatchError>;
+        let results: Vec<Share> = std::thread::scope(|scope| {
             let handles: Vec<_> = shares
                 .into_iter()
                 .map(|share| {
-                    scope.spawn(move || share.into_iter().map(|order| self.make(order)).collect())
+                    scope.spawn(move || {
+                        share
+                            .into_iter()
+                            .map(|order| self.make_and_write(order))
+                            .collect()
+                    })
                 })
                 .collect();
             handles
@@ -163,6 +212,12 @@ impl Line<'_> {
             made.extend(share?);
         }
         Ok(made)
+    }
+
+    fn make_and_write(&self, order: CardOrder) -> Result<(MadeCard, [PathBuf; 3]), BatchError> {
+        let card = self.make(order)?;
+        let written = super::commit::write_files(self.batch_dir, &card)?;
+        Ok((card, written))
     }
 
     /// Makes one card: a blank PIV chip, personalized through APDUs, its envelope rendered, its second

@@ -100,7 +100,7 @@ pub struct BatchOptions {
 }
 
 /// The default [`BatchOptions::group_size`].
-pub const DEFAULT_GROUP_SIZE: NonZeroUsize = match NonZeroUsize::new(64) {
+pub const DEFAULT_GROUP_SIZE: NonZeroUsize = match NonZeroUsize::new(128) {
     Some(size) => size,
     None => NonZeroUsize::MIN,
 };
@@ -231,6 +231,7 @@ pub fn personalize(
         durable_steps: 0,
     };
     let line = line::Line {
+        batch_dir,
         ca: &ca,
         master: &master,
         pin_length: options.pin_length,
@@ -239,11 +240,16 @@ pub fn personalize(
     let workers = options
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN));
+    // What the registry knows of earlier runs, read once (not a query per person).
+    let with_cards = registry.people_with_cards()?;
+    let recorded = registry.open_allocations()?;
     let mut done = 0;
+    // The group made but not committed yet.
+    let mut previous: Option<Vec<(line::MadeCard, [PathBuf; 3])>> = None;
     for group in census.people.chunks(options.group_size.get()) {
         let mut pending = Vec::with_capacity(group.len());
         for person in group {
-            if registry.has_card(&person.codice_fiscale)? {
+            if with_cards.contains(&person.codice_fiscale) {
                 summary.already_done += 1;
                 done += 1;
                 progress(done, total, &person.codice_fiscale);
@@ -251,7 +257,7 @@ pub fn personalize(
                 let issuer_entity = person
                     .registrations
                     .first()
-                    .map(|r| r.entity.clone())
+                    .map(|r| r.entity.as_str())
                     .ok_or_else(|| {
                         BatchError::Rule(format!("{} has no registration", person.codice_fiscale))
                     })?;
@@ -261,19 +267,19 @@ pub fn personalize(
         if pending.is_empty() {
             continue;
         }
-        let requests = pending
+        let requests: Vec<IssuanceRequest> = pending
             .iter()
             .map(|(person, issuer_entity)| {
                 // A number an earlier run recorded is kept; otherwise it is claimed (idempotently).
-                Ok(match registry.allocation(&person.codice_fiscale)? {
-                    Some((number, _)) => IssuanceRequest::Known(number),
+                match recorded.get(&person.codice_fiscale) {
+                    Some(number) => IssuanceRequest::Known(number.clone()),
                     None => IssuanceRequest::Claim {
                         prefix: number_prefix(&census, issuer_entity),
                         owner: format!("batch {batch_id} first card of {}", person.codice_fiscale),
                     },
-                })
+                }
             })
-            .collect::<Result<Vec<_>, BatchError>>()?;
+            .collect();
         let issued = issuer.claim_issuance(&requests, now)?;
         steps.took("group's card numbers and serials claimed")?;
         let allocations: Vec<(&str, &str, Option<&str>)> = pending
@@ -289,23 +295,47 @@ pub fn personalize(
             .collect();
         registry.record_allocations(&allocations)?;
         steps.took("group's card numbers recorded")?;
-        let orders = pending
+        let orders: Vec<line::CardOrder> = pending
             .iter()
             .zip(issued)
             .map(|((person, issuer_entity), issue)| {
-                line::CardOrder::from_registry(
-                    &registry,
-                    &person.codice_fiscale,
+                line::CardOrder::from_census(
+                    &census,
+                    person,
                     issuer_entity,
                     issue.card_number,
                     issue.serial,
-                    None,
                 )
             })
-            .collect::<Result<Vec<_>, _>>()?;
-        let made = line.make_group(orders, workers)?;
+            .collect();
+        // The line makes this group while the previous one is committed: its barrier and registry
+        // commit are mostly waiting on the disk. The order of durable steps stays fixed (this group's
+        // claims, then the previous group's barrier and commit), so crash tests cut at the same steps.
+        let made = std::thread::scope(|scope| {
+            let making = scope.spawn(|| line.make_group(orders, workers));
+            let committed = match previous.take() {
+                Some(made) => commit::commit_group(&steps, &mut registry, batch_dir, &made, now)
+                    .map(|()| made),
+                None => Ok(Vec::new()),
+            };
+            let made = making.join().unwrap_or_else(|_| {
+                Err(BatchError::Rule(
+                    "the personalization line panicked".to_string(),
+                ))
+            });
+            committed.and_then(|committed| Ok((committed, made?)))
+        });
+        let (committed, made) = made?;
+        for (card, _) in &committed {
+            summary.personalized += 1;
+            done += 1;
+            progress(done, total, &card.order.codice_fiscale);
+        }
+        previous = Some(made);
+    }
+    if let Some(made) = previous.take() {
         commit::commit_group(&steps, &mut registry, batch_dir, &made, now)?;
-        for card in &made {
+        for (card, _) in &made {
             summary.personalized += 1;
             done += 1;
             progress(done, total, &card.order.codice_fiscale);
@@ -347,11 +377,13 @@ pub(crate) fn replace_card(
         Some(replaces.to_string()),
     )?;
     let line = line::Line {
+        batch_dir,
         ca,
         master,
         pin_length: options.pin_length,
         now: options.now,
     };
     let made = line.make(order)?;
-    commit::commit_group(steps, registry, batch_dir, std::slice::from_ref(&made), now)
+    let written = commit::write_files(batch_dir, &made)?;
+    commit::commit_group(steps, registry, batch_dir, &[(made, written)], now)
 }

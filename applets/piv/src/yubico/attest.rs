@@ -6,11 +6,13 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use card_os::apdu::tlv;
+use card_os::crypto::hazmat;
 use card_os::{CardError, Context};
 use der::asn1::OctetString;
 use der::{DateTime, Decode, Encode};
+use p256::ecdsa::signature::Keypair;
 use piv_types::{tag, KeyAlgorithm, KeySlot, ObjectId, PinPolicy, TouchPolicy};
-use spki::ObjectIdentifier;
+use spki::{ObjectIdentifier, SignatureAlgorithmIdentifier};
 use x509_cert::builder::profile::BuilderProfile;
 use x509_cert::builder::{Builder, CertificateBuilder};
 use x509_cert::certificate::{Certificate, TbsCertificate};
@@ -93,6 +95,29 @@ fn serial_number(ctx: &mut Context<'_>) -> Result<SerialNumber, CardError> {
     SerialNumber::new(&bytes).map_err(internal)
 }
 
+/// The signing key as the certificate builder sees it: its public half, already stored with the key.
+/// (An `ecdsa::SigningKey` would derive it from the scalar again — a scalar multiplication per
+/// certificate, as much as the key generation itself.) The signature is made by card-os from the
+/// scalar, over the SHA-256 of the to-be-signed certificate.
+struct StoredSigner {
+    verifying_key: p256::ecdsa::VerifyingKey,
+}
+
+impl Keypair for StoredSigner {
+    type VerifyingKey = p256::ecdsa::VerifyingKey;
+
+    fn verifying_key(&self) -> Self::VerifyingKey {
+        self.verifying_key
+    }
+}
+
+impl SignatureAlgorithmIdentifier for StoredSigner {
+    type Params = <p256::ecdsa::VerifyingKey as SignatureAlgorithmIdentifier>::Params;
+
+    const SIGNATURE_ALGORITHM_IDENTIFIER: spki::AlgorithmIdentifier<Self::Params> =
+        <p256::ecdsa::VerifyingKey as SignatureAlgorithmIdentifier>::SIGNATURE_ALGORITHM_IDENTIFIER;
+}
+
 fn build(
     ctx: &mut Context<'_>,
     profile: FixedProfile,
@@ -105,11 +130,19 @@ fn build(
     .map_err(internal)?;
     let serial = serial_number(ctx)?;
     let validity = validity(ctx)?;
-    let builder = CertificateBuilder::new(profile, serial, validity, spki).map_err(internal)?;
-    let private = signer.key_pair()?.private_bytes();
-    let signing_key = p256::ecdsa::SigningKey::from_slice(private.as_ref()).map_err(internal)?;
+    let mut builder = CertificateBuilder::new(profile, serial, validity, spki).map_err(internal)?;
+    let stored = StoredSigner {
+        verifying_key: p256::ecdsa::VerifyingKey::from_sec1_bytes(&signer.public_point)
+            .map_err(internal)?,
+    };
+    let tbs = builder.finalize(&stored).map_err(internal)?;
+    let hash = card_os::crypto::Crypto::sha256(&tbs);
+    let signature = hazmat::sign_prehash(&signer.key_pair()?, &hash).map_err(internal)?;
     let certificate = builder
-        .build::<_, p256::ecdsa::DerSignature>(&signing_key)
+        .assemble(
+            der::asn1::BitString::from_bytes(&signature).map_err(internal)?,
+            &stored,
+        )
         .map_err(internal)?;
     certificate.to_der().map_err(internal)
 }
