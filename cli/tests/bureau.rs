@@ -148,6 +148,9 @@ fn a_batch_killed_midway_is_finished_by_a_rerun_with_no_duplicate_or_missing_car
         ca.to_str().expect("utf8"),
         "--out",
         out.to_str().expect("utf8"),
+        // Groups of 5: the kill lands among several group commits, not inside the only one.
+        "--group-size",
+        "5",
     ];
     let mut child = Command::new(TESSERA)
         .args(args)

@@ -85,9 +85,11 @@ fn main() -> Result<(), String> {
             "--group-size" => options.group_size = positive(args.next(), "--group-size")?,
             "--workers" => options.workers = Some(positive(args.next(), "--workers")?),
             "--keep" => keep = true,
-            other => return Err(format!(
+            other => {
+                return Err(format!(
                 "unknown argument {other:?} (use --cards N, --group-size N, --workers N, --keep)"
-            )),
+            ))
+            }
         }
     }
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
