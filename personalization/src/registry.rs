@@ -352,26 +352,6 @@ impl Registry {
         Ok(())
     }
 
-    /// Records the numbers a group of cards was given (one transaction): `(codice fiscale, number,
-    /// replaced card)`, replacing an earlier record of the same person.
-    pub fn record_allocations(
-        &mut self,
-        allocations: &[(&str, &str, Option<&str>)],
-    ) -> Result<(), RegistryError> {
-        let tx = self.transaction()?;
-        {
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO allocations (codice_fiscale, card_number, replaces) VALUES (?1, ?2, ?3)
-                 ON CONFLICT(codice_fiscale) DO UPDATE SET card_number = excluded.card_number, replaces = excluded.replaces",
-            )?;
-            for (codice_fiscale, card_number, replaces) in allocations {
-                insert.execute(params![codice_fiscale, card_number, replaces])?;
-            }
-        }
-        tx.commit()?;
-        Ok(())
-    }
-
     fn card_from_row(&self, row: &rusqlite::Row<'_>) -> rusqlite::Result<CardRow> {
         let card_number: String = row.get(0)?;
         let mut statement = self.conn.prepare_cached(

@@ -164,13 +164,13 @@ fn copy_dir(from: &Path, to: &Path) {
 
 /// Setup steps before the first group: batch id, census import, master key, workstation requests.
 const SETUP_STEPS: u64 = 4;
-/// Steps of each group: claims, numbers recorded, files durable, cards committed. The line makes a
-/// group while the previous one commits, so the steps run: claims 1, recorded 1, claims 2, recorded 2,
-/// durable 1, committed 1, claims 3, …
-const GROUP_STEPS: u64 = 4;
+/// Steps of each group: numbers and serials claimed, files durable, cards committed. The batch claims a
+/// group while the line makes the one before and the previous one commits, so the steps run: claims 1,
+/// claims 2, durable 1, committed 1, claims 3, durable 2, committed 2, …
+const GROUP_STEPS: u64 = 3;
 
-/// With groups of [`GROUP`]: right after the first group's commit — the second group claimed, recorded
-/// and made, its files written but not made durable.
+/// With groups of [`GROUP`]: right after the first group's commit — the second group claimed and made,
+/// its files written but not made durable.
 const AFTER_FIRST_COMMIT: u64 = SETUP_STEPS + 2 * GROUP_STEPS - 2;
 
 fn cut_at_every_step(group_size: usize) {

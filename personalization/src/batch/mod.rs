@@ -244,15 +244,17 @@ pub fn personalize(
     let with_cards = registry.people_with_cards()?;
     let recorded = registry.open_allocations()?;
     let mut done = 0;
-    // The group made but not committed yet.
-    let mut previous: Option<Vec<(line::MadeCard, [PathBuf; 3])>> = None;
-    for group in census.people.chunks(options.group_size.get()) {
+    let mut claim = |group: &[census::Person],
+                     summary: &mut BatchSummary,
+                     done: &mut usize,
+                     progress: &mut dyn FnMut(usize, usize, &str)|
+     -> Result<Vec<line::CardOrder>, BatchError> {
         let mut pending = Vec::with_capacity(group.len());
         for person in group {
             if with_cards.contains(&person.codice_fiscale) {
                 summary.already_done += 1;
-                done += 1;
-                progress(done, total, &person.codice_fiscale);
+                *done += 1;
+                progress(*done, total, &person.codice_fiscale);
             } else {
                 let issuer_entity = person
                     .registrations
@@ -265,12 +267,13 @@ pub fn personalize(
             }
         }
         if pending.is_empty() {
-            continue;
+            return Ok(Vec::new());
         }
         let requests: Vec<IssuanceRequest> = pending
             .iter()
             .map(|(person, issuer_entity)| {
-                // A number an earlier run recorded is kept; otherwise it is claimed (idempotently).
+                // A number recorded in the registry (by an earlier version) is kept; otherwise it is
+                // claimed — idempotently, so the claim itself is what a rerun finds again.
                 match recorded.get(&person.codice_fiscale) {
                     Some(number) => IssuanceRequest::Known(number.clone()),
                     None => IssuanceRequest::Claim {
@@ -282,20 +285,7 @@ pub fn personalize(
             .collect();
         let issued = issuer.claim_issuance(&requests, now)?;
         steps.took("group's card numbers and serials claimed")?;
-        let allocations: Vec<(&str, &str, Option<&str>)> = pending
-            .iter()
-            .zip(&issued)
-            .map(|((person, _), issue)| {
-                (
-                    person.codice_fiscale.as_str(),
-                    issue.card_number.as_str(),
-                    None,
-                )
-            })
-            .collect();
-        registry.record_allocations(&allocations)?;
-        steps.took("group's card numbers recorded")?;
-        let orders: Vec<line::CardOrder> = pending
+        Ok(pending
             .iter()
             .zip(issued)
             .map(|((person, issuer_entity), issue)| {
@@ -307,33 +297,56 @@ pub fn personalize(
                     issue.serial,
                 )
             })
-            .collect();
-        // The line makes this group while the previous one is committed: its barrier and registry
-        // commit are mostly waiting on the disk. The order of durable steps stays fixed (this group's
-        // claims, then the previous group's barrier and commit), so crash tests cut at the same steps.
-        let made = std::thread::scope(|scope| {
+            .collect())
+    };
+    // A pipeline in a fixed order of durable steps: while the workers make group i, this thread
+    // commits group i-1 (its barrier and commit mostly wait on the disk) and claims group i+1, so
+    // the workers never wait for the databases. The steps run: claims 1, claims 2, durable 1,
+    // committed 1, claims 3, durable 2, committed 2, … — the same on every run, so crash tests cut at
+    // the same places.
+    let groups: Vec<&[census::Person]> = census.people.chunks(options.group_size.get()).collect();
+    let mut claimed = match groups.first() {
+        Some(group) => claim(group, &mut summary, &mut done, progress)?,
+        None => Vec::new(),
+    };
+    // The group made but not committed yet.
+    let mut previous: Option<Vec<(line::MadeCard, [PathBuf; 3])>> = None;
+    for index in 0..groups.len() {
+        let orders = std::mem::take(&mut claimed);
+        let (made, committed, next) = std::thread::scope(|scope| {
             let making = scope.spawn(|| line.make_group(orders, workers));
             let committed = match previous.take() {
-                Some(made) => commit::commit_group(&steps, &mut registry, batch_dir, &made, now)
-                    .map(|()| made),
-                None => Ok(Vec::new()),
+                // A group whose people all had cards already has nothing to commit.
+                Some(made) if !made.is_empty() => {
+                    commit::commit_group(&steps, &mut registry, batch_dir, &made, now)
+                        .map(|()| made)
+                }
+                _ => Ok(Vec::new()),
+            };
+            let next = match (&committed, groups.get(index + 1)) {
+                (Ok(_), Some(group)) => claim(group, &mut summary, &mut done, progress),
+                _ => Ok(Vec::new()),
             };
             let made = making.join().unwrap_or_else(|_| {
                 Err(BatchError::Rule(
                     "the personalization line panicked".to_string(),
                 ))
             });
-            committed.and_then(|committed| Ok((committed, made?)))
+            (made, committed, next)
         });
-        let (committed, made) = made?;
+        // The first failure in step order is the batch's.
+        let committed = committed?;
+        let next = next?;
+        let made = made?;
         for (card, _) in &committed {
             summary.personalized += 1;
             done += 1;
             progress(done, total, &card.order.codice_fiscale);
         }
+        claimed = next;
         previous = Some(made);
     }
-    if let Some(made) = previous.take() {
+    if let Some(made) = previous.take().filter(|made| !made.is_empty()) {
         commit::commit_group(&steps, &mut registry, batch_dir, &made, now)?;
         for (card, _) in &made {
             summary.personalized += 1;
