@@ -1,12 +1,12 @@
 //! The commit protocol of a group of cards, and the count of durable steps a crash test cuts at.
 //!
 //! For each group: (1) one issuance-index transaction claims every card number and certificate serial
-//! (idempotent by owner, see [`crate::issuer::Issuer::claim_issuance`]); (2) one registry transaction
-//! records the numbers; the cards are made in memory (`line`); (3) every card image and envelope file
-//! of the group is written, then **one** durability barrier makes them all durable; (4) one registry
-//! transaction commits every card, certificate, sealed second halves and `personalized` event. Nothing
-//! of a group is released before (4): a crash anywhere before it leaves claimed numbers and files no
-//! record refers to, and the rerun remakes the same group under the same numbers.
+//! (idempotent by owner, see [`crate::issuer::Issuer::claim_issuance`]); the cards are made in memory
+//! and their image and envelope files written (`line`, [`write_files`]); (2) **one** durability barrier
+//! makes all of them durable; (3) one registry transaction commits every card, certificate, sealed
+//! second halves and `personalized` event. Nothing of a group is released before (3): a crash anywhere
+//! before it leaves claimed numbers and files no record refers to, and the rerun remakes the same group
+//! under the same numbers.
 
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
@@ -49,7 +49,7 @@ impl DurableSteps {
     }
 }
 
-/// Writes one made card's image and envelope into the batch, unsynced (step 3, before the barrier);
+/// Writes one made card's image and envelope into the batch, unsynced (before the barrier);
 /// returns the paths written. The cards' own workers call it, so the files of a group are written on
 /// every core. A file left by an interrupted run was never committed nor released: it is overwritten.
 pub(crate) fn write_files(batch_dir: &Path, card: &MadeCard) -> Result<[PathBuf; 3], BatchError> {
@@ -61,7 +61,7 @@ pub(crate) fn write_files(batch_dir: &Path, card: &MadeCard) -> Result<[PathBuf;
     Ok([image, pdf, json])
 }
 
-/// Steps (3) and (4) for a group of made cards whose files are written: one barrier, one registry
+/// Steps (2) and (3) for a group of made cards whose files are written: one barrier, one registry
 /// commit.
 pub(crate) fn commit_group(
     steps: &DurableSteps,

@@ -3,9 +3,9 @@
 //! The census is validated first; a rejected census writes nothing. Then the people without a card, in
 //! census order, go through the line in groups of [`BatchOptions::group_size`]: the group's card numbers
 //! and certificate serials are *claimed* in the CA's issuance index in one transaction (idempotent: a
-//! second claim by the same batch and person returns the same number), recorded in the batch registry,
-//! the cards are made in memory on every core (`line`), and `commit` writes their images and envelopes,
-//! makes them durable with one barrier and commits them in one registry transaction. A crash anywhere
+//! second claim by the same batch and person returns the same number), the cards are made in memory on
+//! every core and their files written (`line`), and `commit` makes them durable with one barrier and
+//! commits them in one registry transaction, while the next group is being made. A crash anywhere
 //! before that commit leaves claimed numbers and no card: the rerun claims the same numbers and serials
 //! again and remakes the group (nothing of it was released), so no number is burnt, lost or duplicated.
 //!
