@@ -1,3 +1,6 @@
-//! Helpers of the fuzz targets (one target per file under `fuzz_targets/`).
+//! Helpers of the fuzz targets (one target per file under `fuzz_targets/`). The properties each target
+//! checks live here, so the replay tests of the owning crates include the same files.
 
+pub mod apdu_properties;
+pub mod card_properties;
 pub mod xlsx_parts;

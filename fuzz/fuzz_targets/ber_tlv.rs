@@ -1,0 +1,6 @@
+//! BER-TLV decoding on arbitrary bytes: see `tessera_fuzz::apdu_properties::ber_tlv`.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| tessera_fuzz::apdu_properties::ber_tlv(data));
