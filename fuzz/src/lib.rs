@@ -3,4 +3,5 @@
 
 pub mod apdu_properties;
 pub mod card_properties;
+pub mod vpcd_properties;
 pub mod xlsx_parts;
