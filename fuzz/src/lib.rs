@@ -3,5 +3,6 @@
 
 pub mod apdu_properties;
 pub mod card_properties;
+pub mod corpus;
 pub mod vpcd_properties;
 pub mod xlsx_parts;

@@ -84,34 +84,9 @@ impl Issuer {
         Ok(claimed)
     }
 
-    /// The certificate serial claimed by `owner`, allocated (fresh, random, never used before) on its first
-    /// claim and the same on every later one — the idempotent twin of [`Issuer::allocate_serial`].
-    pub fn claim_serial(
-        &mut self,
-        owner: &str,
-        purpose: &str,
-        now: i64,
-    ) -> Result<[u8; 16], RegistryError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let serial = claim_serial_in(&tx, owner, purpose, now)?;
-        tx.commit()?;
-        Ok(serial)
-    }
-
     /// A fresh random certificate serial, recorded so it is never used again.
     pub fn allocate_serial(&mut self, purpose: &str, now: i64) -> Result<[u8; 16], RegistryError> {
-        loop {
-            let serial = crate::ca::random_serial();
-            let inserted = self.conn.execute(
-                "INSERT OR IGNORE INTO serials (serial, purpose, at) VALUES (?1, ?2, ?3)",
-                params![hex::encode(serial), purpose, now],
-            )?;
-            if inserted == 1 {
-                return Ok(serial);
-            }
-        }
+        fresh_serial(&self.conn, purpose, now)
     }
 }
 
@@ -131,43 +106,57 @@ pub struct Issuance {
     pub serial: [u8; 16],
 }
 
+/// What `owner` claimed earlier, if anything.
+fn claimed_by(tx: &Transaction<'_>, owner: &str) -> Result<Option<String>, RegistryError> {
+    Ok(tx
+        .prepare_cached("SELECT value FROM claims WHERE owner = ?1")?
+        .query_row(params![owner], |r| r.get(0))
+        .optional()?)
+}
+
+fn record_claim(tx: &Transaction<'_>, owner: &str, value: &str) -> Result<(), RegistryError> {
+    tx.prepare_cached("INSERT INTO claims (owner, value) VALUES (?1, ?2)")?
+        .execute(params![owner, value])?;
+    Ok(())
+}
+
+/// A random serial never used before, recorded with its purpose.
+fn fresh_serial(conn: &Connection, purpose: &str, now: i64) -> Result<[u8; 16], RegistryError> {
+    let mut insert = conn.prepare_cached(
+        "INSERT OR IGNORE INTO serials (serial, purpose, at) VALUES (?1, ?2, ?3)",
+    )?;
+    loop {
+        let serial = crate::ca::random_serial();
+        if insert.execute(params![hex::encode(serial), purpose, now])? == 1 {
+            return Ok(serial);
+        }
+    }
+}
+
 /// The number claimed by `owner` inside `tx`: the one it already has, else the issuer's next.
 fn claim_number_in(
     tx: &Transaction<'_>,
     prefix: &str,
     owner: &str,
 ) -> Result<String, RegistryError> {
-    let claimed: Option<String> = tx
-        .query_row(
-            "SELECT value FROM claims WHERE owner = ?1",
-            params![owner],
-            |r| r.get(0),
-        )
-        .optional()?;
-    if let Some(number) = claimed {
+    if let Some(number) = claimed_by(tx, owner)? {
         return Ok(number);
     }
     let next: i64 = tx
-        .query_row(
-            "SELECT next FROM counters WHERE issuer = ?1",
-            params![prefix],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT next FROM counters WHERE issuer = ?1")?
+        .query_row(params![prefix], |r| r.get(0))
         .optional()?
         .unwrap_or(1);
     if next > 999_999 {
         return Err(RegistryError::Exhausted(prefix.to_string()));
     }
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO counters (issuer, next) VALUES (?1, ?2)
          ON CONFLICT(issuer) DO UPDATE SET next = excluded.next",
-        params![prefix, next + 1],
-    )?;
+    )?
+    .execute(params![prefix, next + 1])?;
     let number = format!("{prefix}{next:06}");
-    tx.execute(
-        "INSERT INTO claims (owner, value) VALUES (?1, ?2)",
-        params![owner, number],
-    )?;
+    record_claim(tx, owner, &number)?;
     Ok(number)
 }
 
@@ -178,33 +167,14 @@ fn claim_serial_in(
     purpose: &str,
     now: i64,
 ) -> Result<[u8; 16], RegistryError> {
-    let claimed: Option<String> = tx
-        .query_row(
-            "SELECT value FROM claims WHERE owner = ?1",
-            params![owner],
-            |r| r.get(0),
-        )
-        .optional()?;
-    if let Some(serial) = claimed {
+    if let Some(serial) = claimed_by(tx, owner)? {
         let mut bytes = [0u8; 16];
         hex::decode_to_slice(&serial, &mut bytes).map_err(|_| {
             RegistryError::Corrupt(format!("claimed serial {serial:?} is not 16 hex bytes"))
         })?;
         return Ok(bytes);
     }
-    let serial = loop {
-        let serial = crate::ca::random_serial();
-        let inserted = tx.execute(
-            "INSERT OR IGNORE INTO serials (serial, purpose, at) VALUES (?1, ?2, ?3)",
-            params![hex::encode(serial), purpose, now],
-        )?;
-        if inserted == 1 {
-            break serial;
-        }
-    };
-    tx.execute(
-        "INSERT INTO claims (owner, value) VALUES (?1, ?2)",
-        params![owner, hex::encode(serial)],
-    )?;
+    let serial = fresh_serial(tx, purpose, now)?;
+    record_claim(tx, owner, &hex::encode(serial))?;
     Ok(serial)
 }

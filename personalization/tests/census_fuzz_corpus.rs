@@ -8,6 +8,10 @@
 // Test helpers unwrap like the tests they serve (clippy allows it only inside #[test] fns).
 #![allow(clippy::unwrap_used)]
 
+// Only `files` is used here: the census replay checks its own agreement property.
+#[allow(dead_code)]
+#[path = "../../fuzz/src/corpus.rs"]
+mod corpus;
 #[path = "../../fuzz/src/xlsx_parts.rs"]
 mod xlsx_parts;
 
@@ -22,17 +26,7 @@ fn fuzz_dir() -> PathBuf {
 
 /// Every file of `fuzz/<kind>/<target>/`.
 fn inputs(kind: &str, target: &str) -> Vec<(String, Vec<u8>)> {
-    let dir = fuzz_dir().join(kind).join(target);
-    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|entry| {
-            let path = entry.unwrap().path();
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            (name, std::fs::read(&path).unwrap())
-        })
-        .collect();
-    files.sort();
-    files
+    corpus::files(&fuzz_dir(), kind, target)
 }
 
 /// The census parse and check of one input agree; returns the errors, if any.

@@ -3,6 +3,8 @@
 //! checks (`fuzz/src/vpcd_properties.rs`).
 #![allow(clippy::unwrap_used)]
 
+#[path = "../../fuzz/src/corpus.rs"]
+mod corpus;
 #[path = "../../fuzz/src/vpcd_properties.rs"]
 mod vpcd_properties;
 
@@ -11,17 +13,7 @@ use std::path::Path;
 #[test]
 fn the_vpcd_framing_corpus_replays() {
     let fuzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
-    let mut replayed = 0;
-    for kind in ["seeds", "corpus"] {
-        let dir = fuzz.join(kind).join("vpcd_framing");
-        for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
-            let path = entry.unwrap().path();
-            let data = std::fs::read(&path).unwrap();
-            let outcome = std::panic::catch_unwind(|| vpcd_properties::framing(&data));
-            assert!(outcome.is_ok(), "{}", path.display());
-            replayed += 1;
-        }
-    }
+    let replayed = corpus::replay(&fuzz, "vpcd_framing", vpcd_properties::framing);
     assert!(replayed >= 2, "the seeds are there");
 }
 

@@ -7,6 +7,8 @@
 
 #[path = "../../../fuzz/src/card_properties.rs"]
 mod card_properties;
+#[path = "../../../fuzz/src/corpus.rs"]
+mod corpus;
 mod support;
 
 use std::path::{Path, PathBuf};
@@ -17,38 +19,20 @@ fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz")
 }
 
-/// Every file of `fuzz/seeds/<target>/` and `fuzz/corpus/<target>/`.
-fn inputs(target: &str) -> Vec<(String, Vec<u8>)> {
-    let mut files = Vec::new();
-    for kind in ["seeds", "corpus"] {
-        let dir = fuzz_dir().join(kind).join(target);
-        for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
-            let path = entry.unwrap().path();
-            files.push((path.display().to_string(), std::fs::read(&path).unwrap()));
-        }
-    }
-    files.sort();
-    files
-}
-
 #[test]
 fn the_install_params_corpus_replays() {
-    let inputs = inputs("install_params");
-    assert!(inputs.len() >= 2, "the seeds are there");
-    for (name, data) in &inputs {
-        let replayed = std::panic::catch_unwind(|| card_properties::install_params(data));
-        assert!(replayed.is_ok(), "{name}");
-    }
+    let replayed = corpus::replay(
+        &fuzz_dir(),
+        "install_params",
+        card_properties::install_params,
+    );
+    assert!(replayed >= 2, "the seeds are there");
 }
 
 #[test]
 fn the_card_image_corpus_replays() {
-    let inputs = inputs("card_image");
-    assert!(inputs.len() >= 2, "the seeds are there");
-    for (name, data) in &inputs {
-        let replayed = std::panic::catch_unwind(|| card_properties::card_image(data));
-        assert!(replayed.is_ok(), "{name}");
-    }
+    let replayed = corpus::replay(&fuzz_dir(), "card_image", card_properties::card_image);
+    assert!(replayed >= 2, "the seeds are there");
 }
 
 #[test]

@@ -92,8 +92,8 @@ pub struct BatchOptions {
     /// [`DurableSteps`]). `None` in normal use.
     pub crash_after_durable_step: Option<u64>,
     /// Cards made, written and committed together: one issuance-index commit, one durability barrier
-    /// and two registry commits per group instead of per card. Memory grows with it (a few hundred KB
-    /// per card in flight); a crash remakes at most one group.
+    /// and one registry commit per group instead of per card. Two groups are in memory at once (one
+    /// being made, one committing: tens of KB per card) and a crash remakes at most those two.
     pub group_size: NonZeroUsize,
     /// Threads making the cards of a group; `None`: one per core.
     pub workers: Option<NonZeroUsize>,
