@@ -4,5 +4,6 @@
 pub mod apdu_properties;
 pub mod card_properties;
 pub mod corpus;
+pub mod piv_model;
 pub mod vpcd_properties;
 pub mod xlsx_parts;

@@ -65,7 +65,7 @@ impl Applet for PivApplet {
         };
         ctx.store().put(state::REC_SERIAL, &serial.to_be_bytes())?;
         personalize::personalize(ctx, &params)?;
-        yubico::attest::create_attestation_identity(ctx)
+        yubico::attest::plant_attestation_seed(ctx)
     }
 
     fn select(&mut self, _ctx: &mut Context<'_>, reply: &mut Reply) -> Result<(), CardError> {
@@ -94,7 +94,11 @@ impl Applet for PivApplet {
         if command.cla != CLA_ISO {
             return Err(CardError::ClaNotSupported);
         }
-        match PivCommand::parse(command)? {
+        let command = PivCommand::parse(command)?;
+        if command.uses_attestation_identity() {
+            yubico::attest::ensure_attestation_identity(ctx)?;
+        }
+        match command {
             PivCommand::Verify { reference, action } => pin::verify(ctx, reference, action),
             PivCommand::ChangeReference {
                 reference,

@@ -14,6 +14,9 @@ pub const REC_PUK: u16 = 0x0003;
 pub const REC_MGMT: u16 = 0x0004;
 /// Persistent: "still the factory default" flags, see [`DefaultFlags`].
 pub const REC_DEFAULTS: u16 = 0x0005;
+/// Persistent: the attestation seed `seed[32] ‖ install time (u64, big-endian seconds)`, from which the
+/// attestation key and certificate are made at their first use (see `yubico::attest`).
+pub const REC_ATTESTATION_SEED: u16 = 0x0006;
 /// Persistent: data objects, `0x1000 +` an index (see `objects`).
 pub const REC_OBJECT_BASE: u16 = 0x1000;
 /// Persistent: asymmetric keys, `0x2000 +` the slot's key reference.

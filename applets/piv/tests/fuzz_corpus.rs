@@ -9,6 +9,8 @@
 mod card_properties;
 #[path = "../../../fuzz/src/corpus.rs"]
 mod corpus;
+#[path = "../../../fuzz/src/piv_model.rs"]
+mod piv_model;
 mod support;
 
 use std::path::{Path, PathBuf};
@@ -36,6 +38,12 @@ fn the_card_image_corpus_replays() {
 }
 
 #[test]
+fn the_piv_session_corpus_replays() {
+    let replayed = corpus::replay(&fuzz_dir(), "piv_session", piv_model::piv_session);
+    assert!(replayed >= 5, "the seeds are there");
+}
+
+#[test]
 fn the_image_seeds_decode() {
     // The seeds are real images: as files (even first byte) and as framed bodies (odd).
     for name in ["piv-card-file.bin", "piv-card-body.bin"] {
@@ -54,7 +62,7 @@ fn the_image_seeds_decode() {
 }
 
 #[test]
-#[ignore = "writes fuzz/seeds/install_params and fuzz/seeds/card_image"]
+#[ignore = "writes fuzz/seeds/install_params, fuzz/seeds/card_image and fuzz/seeds/piv_session"]
 fn write_fuzz_seeds() {
     let params = fuzz_dir().join("seeds/install_params");
     std::fs::create_dir_all(&params).unwrap();
@@ -78,4 +86,112 @@ fn write_fuzz_seeds() {
     let mut body = vec![0x01];
     body.extend_from_slice(&image[19..image.len() - 32]);
     std::fs::write(images.join("piv-card-body.bin"), body).unwrap();
+
+    let sessions = fuzz_dir().join("seeds/piv_session");
+    std::fs::create_dir_all(&sessions).unwrap();
+    for (name, ops) in piv_session_seeds() {
+        std::fs::write(sessions.join(name), ops.concat()).unwrap();
+    }
+}
+
+/// Operation sequences in the `piv_session` encoding (`fuzz/src/piv_model.rs`, `decode`): one op per
+/// slice, its first byte the operation.
+fn piv_session_seeds() -> Vec<(&'static str, Vec<Vec<u8>>)> {
+    const AUTHENTICATE: &[u8] = &[8, 0];
+    const VERIFY_PIN: &[u8] = &[2, 0, 0];
+    let wrong_pin = [&[2u8, 0, 3][..], b"99999999"].concat();
+    let wrong_puk = [&[2u8, 1, 3][..], b"99999999"].concat();
+    let sign = |slot: u8| [&[14u8, slot][..], &[0x5A; 32]].concat();
+    // A new value of six digits: kind 4 (length 5 + 1), then the digits.
+    let new_pin = |digits: &[u8; 6]| [&[4u8][..], digits].concat();
+    vec![
+        (
+            "keys.bin",
+            vec![
+                AUTHENTICATE.to_vec(),
+                vec![12, 0, 0, 0],
+                VERIFY_PIN.to_vec(),
+                sign(0),
+                vec![12, 1, 3, 2],
+                sign(1),
+                sign(1),
+                vec![13, 2, 2]
+                    .into_iter()
+                    .chain([0x42; 32])
+                    .chain([1])
+                    .collect(),
+                sign(2),
+                vec![15, 0, 1, 4],
+                vec![18, 4],
+            ],
+        ),
+        (
+            "pins.bin",
+            vec![
+                wrong_pin.clone(),
+                wrong_pin.clone(),
+                wrong_pin.clone(),
+                vec![4, 0],
+                [&[7u8, 0][..], &new_pin(&[1, 2, 3, 4, 5, 6])].concat(),
+                VERIFY_PIN.to_vec(),
+                [&[6u8, 0, 0][..], &new_pin(&[6, 5, 4, 3, 2, 1])].concat(),
+                [&[6u8, 1, 0][..], &[0], &[1, 2, 3, 4, 5]].concat(),
+                vec![17, 2, 0],
+            ],
+        ),
+        (
+            "cut-pin-change.bin",
+            vec![
+                vec![19, 1, 0],
+                [&[6u8, 0, 0][..], &new_pin(&[2, 4, 6, 8, 0, 2])].concat(),
+                vec![19, 0, 1],
+                wrong_pin.clone(),
+                vec![19, 2, 0],
+                [&[7u8, 0][..], &new_pin(&[1, 1, 1, 1, 1, 1])].concat(),
+            ],
+        ),
+        (
+            "objects-and-reset.bin",
+            vec![
+                AUTHENTICATE.to_vec(),
+                vec![10, 3, 2, 100, 0x30],
+                vec![11, 3],
+                vec![10, 4, 7, 0, 0x20],
+                vec![10, 4, 7, 12, 0x20],
+                vec![11, 4],
+                VERIFY_PIN.to_vec(),
+                vec![11, 4],
+                vec![10, 3, 0],
+                vec![11, 3],
+                vec![9, 1, 0x11, 0x22],
+                wrong_pin.clone(),
+                wrong_pin.clone(),
+                wrong_pin,
+                wrong_puk.clone(),
+                wrong_puk.clone(),
+                wrong_puk,
+                vec![17, 0],
+                vec![11, 1],
+                vec![17, 2, 2],
+            ],
+        ),
+        (
+            "raw.bin",
+            vec![
+                // Raw: the header, the length of the rest, the rest (Lc, data, Le).
+                vec![
+                    0, 0x00, 0xA4, 0x04, 0x00, 6, 5, 0xA0, 0x00, 0x00, 0x03, 0x08,
+                ],
+                vec![0, 0x10, 0xCB, 0x3F, 0xFF, 4, 0x03, 0x5C, 0x01, 0x7E],
+                vec![4, 0],
+                vec![0, 0x00, 0x70, 0x00, 0x00, 1, 1],
+                vec![
+                    0, 0x01, 0xA4, 0x04, 0x00, 6, 5, 0xA0, 0x00, 0x00, 0x03, 0x08,
+                ],
+                vec![0, 0x01, 0xF9, 0x9A, 0x00, 0],
+                vec![17, 1],
+                vec![4, 1],
+            ],
+        ),
+    ]
 }

@@ -184,6 +184,19 @@ fn policies(items: &[tlv::Tlv<'_>], slot: KeySlot) -> Result<(PinPolicy, TouchPo
 }
 
 impl PivCommand {
+    /// Whether the command reads, replaces or signs with the card's attestation identity, which is
+    /// made at its first use (`yubico::attest`).
+    pub fn uses_attestation_identity(&self) -> bool {
+        match self {
+            PivCommand::GetData(object) | PivCommand::PutData { object, .. } => {
+                *object == ObjectId::ATTESTATION_CERT
+            }
+            PivCommand::GetMetadata(MetadataTarget::Slot(slot)) => *slot == KeySlot::Attestation,
+            PivCommand::Attest(_) => true,
+            _ => false,
+        }
+    }
+
     /// Parses one whole command. The class has been checked by the caller.
     pub fn parse(command: &Command) -> Result<Self, CardError> {
         match command.ins {

@@ -137,6 +137,19 @@ fn not_implemented(algorithm: KeyAlgorithm) -> CardError {
     CardError::Internal("key algorithm without an implementation")
 }
 
+/// Stores a key pair made elsewhere on the card (the attestation key, derived from its seed).
+pub fn store_pair(
+    ctx: &mut Context<'_>,
+    slot: KeySlot,
+    pair: &P256KeyPair,
+    pin_policy: PinPolicy,
+    touch_policy: TouchPolicy,
+) -> Result<StoredKey, CardError> {
+    let key = StoredKey::from_pair(pair, pin_policy, touch_policy, Origin::Generated);
+    store(ctx, slot, &key)?;
+    Ok(key)
+}
+
 /// Generates a key on the card (policies already resolved).
 pub fn generate_into(
     ctx: &mut Context<'_>,
@@ -149,9 +162,7 @@ pub fn generate_into(
         return Err(not_implemented(algorithm));
     }
     let pair = ctx.crypto().generate_p256()?;
-    let key = StoredKey::from_pair(&pair, pin_policy, touch_policy, Origin::Generated);
-    store(ctx, slot, &key)?;
-    Ok(key)
+    store_pair(ctx, slot, &pair, pin_policy, touch_policy)
 }
 
 /// GENERATE: answers `7F 49 43 86 41 04‖X‖Y`.

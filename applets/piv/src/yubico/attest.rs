@@ -1,6 +1,13 @@
-//! Attestation certificates: the card's self-signed F9 certificate (made at install) and the per-slot
-//! certificates F9 ATTEST returns, with Yubico's extensions (firmware version `41482.3.3`, serial
-//! `41482.3.7`, PIN/touch policy `41482.3.8`). Built with x509-cert's builder and a small profile.
+//! Attestation certificates: the card's self-signed F9 certificate and the per-slot certificates F9
+//! ATTEST returns, with Yubico's extensions (firmware version `41482.3.3`, serial `41482.3.7`, PIN/touch
+//! policy `41482.3.8`). Built with x509-cert's builder and a small profile.
+//!
+//! The card's attestation identity (the F9 key and its certificate in `5FFF01`) is a pure function of
+//! a seed drawn at installation and the installation time ([`plant_attestation_seed`]), made at its
+//! first use ([`ensure_attestation_identity`]: GET DATA or PUT DATA of `5FFF01`, GET METADATA of F9,
+//! ATTEST). A host cannot tell when that was — the bytes are the same whenever it happens — while a
+//! card that is never asked (every card of a personalization line) does not pay a key generation and
+//! a signature at installation.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -11,7 +18,7 @@ use card_os::{CardError, Context};
 use der::asn1::OctetString;
 use der::{DateTime, Decode, Encode};
 use p256::ecdsa::signature::Keypair;
-use piv_types::{tag, KeyAlgorithm, KeySlot, ObjectId, PinPolicy, TouchPolicy};
+use piv_types::{tag, KeySlot, ObjectId, PinPolicy, TouchPolicy};
 use spki::{ObjectIdentifier, SignatureAlgorithmIdentifier};
 use x509_cert::builder::profile::BuilderProfile;
 use x509_cert::builder::{Builder, CertificateBuilder};
@@ -21,6 +28,7 @@ use x509_cert::ext::Extension;
 use x509_cert::name::Name;
 use x509_cert::serial_number::SerialNumber;
 use x509_cert::time::{Time, Validity};
+use zeroize::Zeroizing;
 
 use crate::keys::{self, StoredKey};
 use crate::objects;
@@ -80,19 +88,23 @@ fn extension(
     })
 }
 
-fn validity(ctx: &mut Context<'_>) -> Result<Validity, CardError> {
-    let now = DateTime::from_unix_duration(Duration::from_secs(ctx.clock().unix_seconds()))
-        .map_err(internal)?;
-    Ok(Validity::new(Time::from(now), Time::INFINITY))
+/// Valid from `unix_seconds`, forever.
+fn validity(unix_seconds: u64) -> Result<Validity, CardError> {
+    let from = DateTime::from_unix_duration(Duration::from_secs(unix_seconds)).map_err(internal)?;
+    Ok(Validity::new(Time::from(from), Time::INFINITY))
 }
 
-fn serial_number(ctx: &mut Context<'_>) -> Result<SerialNumber, CardError> {
-    let mut bytes = ctx.crypto().random_vec(16)?;
-    if let Some(first) = bytes.first_mut() {
-        // Positive and non-zero leading byte: a minimal DER INTEGER of 16 bytes.
-        *first = (*first & 0x7F) | 0x40;
-    }
+/// A certificate serial of 16 bytes.
+fn serial_number(mut bytes: [u8; 16]) -> Result<SerialNumber, CardError> {
+    // Positive and non-zero leading byte: a minimal DER INTEGER of 16 bytes.
+    bytes[0] = (bytes[0] & 0x7F) | 0x40;
     SerialNumber::new(&bytes).map_err(internal)
+}
+
+fn random_serial(ctx: &mut Context<'_>) -> Result<SerialNumber, CardError> {
+    let mut bytes = [0u8; 16];
+    ctx.crypto().fill_random(&mut bytes)?;
+    serial_number(bytes)
 }
 
 /// The signing key as the certificate builder sees it: its public half, already stored with the key.
@@ -119,8 +131,9 @@ impl SignatureAlgorithmIdentifier for StoredSigner {
 }
 
 fn build(
-    ctx: &mut Context<'_>,
     profile: FixedProfile,
+    serial: SerialNumber,
+    validity: Validity,
     subject_key: &[u8],
     signer: &StoredKey,
 ) -> Result<Vec<u8>, CardError> {
@@ -128,8 +141,6 @@ fn build(
         &p256::PublicKey::from_sec1_bytes(subject_key).map_err(internal)?,
     )
     .map_err(internal)?;
-    let serial = serial_number(ctx)?;
-    let validity = validity(ctx)?;
     let mut builder = CertificateBuilder::new(profile, serial, validity, spki).map_err(internal)?;
     let stored = StoredSigner {
         verifying_key: p256::ecdsa::VerifyingKey::from_sec1_bytes(&signer.public_point)
@@ -147,15 +158,59 @@ fn build(
     certificate.to_der().map_err(internal)
 }
 
-/// Makes the card's attestation key (F9) and its self-signed certificate in `5FFF01`.
-pub fn create_attestation_identity(ctx: &mut Context<'_>) -> Result<(), CardError> {
-    let key = keys::generate_into(
-        ctx,
-        KeySlot::Attestation,
-        KeyAlgorithm::EccP256,
-        PinPolicy::Never,
-        TouchPolicy::Never,
-    )?;
+/// Length of the attestation seed.
+const SEED_LEN: usize = 32;
+/// What each derivation from the seed is for (domain separation).
+const DERIVE_KEY: &[u8] = b"tessera attestation key";
+const DERIVE_SERIAL: &[u8] = b"tessera attestation serial";
+
+/// At installation: draws the seed of the card's attestation identity and records the time its
+/// certificate will be valid from.
+pub fn plant_attestation_seed(ctx: &mut Context<'_>) -> Result<(), CardError> {
+    let mut record = ctx.crypto().random_vec(SEED_LEN)?;
+    record.extend_from_slice(&ctx.clock().unix_seconds().to_be_bytes());
+    ctx.store().put(state::REC_ATTESTATION_SEED, &record)?;
+    Ok(())
+}
+
+fn derive(seed: &[u8], purpose: &[u8], counter: u8) -> [u8; 32] {
+    let mut input = Zeroizing::new(Vec::with_capacity(seed.len() + purpose.len() + 1));
+    input.extend_from_slice(seed);
+    input.extend_from_slice(purpose);
+    input.push(counter);
+    card_os::crypto::Crypto::sha256(&input)
+}
+
+/// Makes the attestation key (F9) and its self-signed certificate in `5FFF01` from the seed, unless
+/// the key exists. Without a seed (an image from before seeds) there is nothing to make, and the
+/// callers answer as for a card without an attestation key.
+pub fn ensure_attestation_identity(ctx: &mut Context<'_>) -> Result<(), CardError> {
+    if keys::load(ctx, KeySlot::Attestation).is_some() {
+        return Ok(());
+    }
+    let Some(record) = ctx
+        .store()
+        .get(state::REC_ATTESTATION_SEED)
+        .map(|r| Zeroizing::new(r.to_vec()))
+    else {
+        return Ok(());
+    };
+    let Some((seed, time)) = record.split_at_checked(SEED_LEN) else {
+        return Ok(());
+    };
+    let Ok(time) = <[u8; 8]>::try_from(time) else {
+        return Ok(());
+    };
+    // A hash is a valid P-256 scalar but for a chance of about 2^-32; the counter covers that.
+    let pair = (0..=u8::MAX)
+        .find_map(|counter| {
+            let scalar = Zeroizing::new(derive(seed, DERIVE_KEY, counter));
+            card_os::crypto::Crypto::p256_from_private(scalar.as_slice()).ok()
+        })
+        .ok_or(CardError::Internal("no attestation key from the seed"))?;
+    let mut serial = [0u8; 16];
+    serial.copy_from_slice(&derive(seed, DERIVE_SERIAL, 0)[..16]);
+
     let name = Name::from_str(ATTESTATION_SUBJECT).map_err(internal)?;
     let basic = BasicConstraints {
         ca: true,
@@ -174,12 +229,30 @@ pub fn create_attestation_identity(ctx: &mut Context<'_>) -> Result<(), CardErro
             extension(OID_KEY_USAGE, true, usage.to_der().map_err(internal)?)?,
         ],
     };
-    let der = build(ctx, profile, &key.public_point, &key)?;
+    // INVARIANT: key and certificate appear together or not at all (a cut in between would leave a
+    // key that `ensure` takes for a finished identity, with no certificate).
+    ctx.store().begin_transaction()?;
+    let key = keys::store_pair(
+        ctx,
+        KeySlot::Attestation,
+        &pair,
+        PinPolicy::Never,
+        TouchPolicy::Never,
+    )?;
+    let der = build(
+        profile,
+        serial_number(serial)?,
+        validity(u64::from_be_bytes(time))?,
+        &key.public_point,
+        &key,
+    )?;
     objects::write(
         ctx,
         ObjectId::ATTESTATION_CERT,
         &objects::certificate_value(&der),
-    )
+    )?;
+    ctx.store().commit_transaction()?;
+    Ok(())
 }
 
 /// The subject of the certificate in `5FFF01` (the issuer of every slot attestation).
@@ -230,5 +303,12 @@ pub fn attest(
             )?,
         ],
     };
-    build(ctx, profile, &key.public_point, &signer)
+    let now = ctx.clock().unix_seconds();
+    build(
+        profile,
+        random_serial(ctx)?,
+        validity(now)?,
+        &key.public_point,
+        &signer,
+    )
 }
