@@ -415,6 +415,30 @@ impl Expected {
     }
 }
 
+/// Whether two management keys are the same cipher. For AES that is the same bytes; Triple DES ignores
+/// each byte's parity bit, and EDE with two equal halves collapses to single DES — so `K1 K1 K3` is the
+/// key `K3 K3 K3` (the factory key is such a single-DES key). Two test blocks decide it; a chance
+/// agreement of different ciphers on both is negligible.
+fn same_key(algorithm: ManagementAlgorithm, a: &[u8], b: &[u8]) -> bool {
+    if a == b {
+        return true;
+    }
+    if algorithm != ManagementAlgorithm::TripleDes || a.len() != b.len() {
+        return false;
+    }
+    let encrypt = |key: &[u8]| {
+        [[0u8; 8], [0x5A; 8]].map(|block| {
+            card_os::crypto::Crypto::block_encrypt(
+                card_os::crypto::BlockCipher::TripleDes,
+                key,
+                &block,
+            )
+            .expect("a Triple DES key encrypts")
+        })
+    };
+    encrypt(a) == encrypt(b)
+}
+
 fn tlv(tag: u32, value: &[u8]) -> Vec<u8> {
     apdu::tlv::encode(tag, value)
 }
@@ -559,7 +583,7 @@ impl Model {
                     return Expected::sw(0x6A86);
                 }
                 // The witness request drops the old authentication; the answer decides the new one.
-                self.mgmt_authenticated = key == self.mgmt_key;
+                self.mgmt_authenticated = same_key(algorithm, &key, &self.mgmt_key);
                 Expected::sw(if self.mgmt_authenticated {
                     SW_OK
                 } else {
@@ -1238,10 +1262,13 @@ impl Session {
         );
         let mut fitting = fitting;
         // Same metadata, different secrets: ask the card the way a host would.
-        if fitting.iter().any(|m| m.mgmt_key != fitting[0].mgmt_key) {
-            let key = (fitting[0].mgmt_algorithm, fitting[0].mgmt_key.clone());
-            let accepted = self.authenticate(&key).sw.to_u16() == SW_OK;
-            fitting.retain(|m| (m.mgmt_key == key.1) == accepted);
+        let first_key = (fitting[0].mgmt_algorithm, fitting[0].mgmt_key.clone());
+        let same_as_first = |m: &Model| {
+            m.mgmt_algorithm == first_key.0 && same_key(first_key.0, &m.mgmt_key, &first_key.1)
+        };
+        if !fitting.iter().all(same_as_first) {
+            let accepted = self.authenticate(&first_key).sw.to_u16() == SW_OK;
+            fitting.retain(|m| same_as_first(m) == accepted);
             self.card.reset();
             self.needs_select = true;
         }
@@ -1273,7 +1300,21 @@ impl Session {
             self.card.reset();
             self.needs_select = true;
         }
+        // Keys that are the same cipher and equally (non-)default cannot be told apart by anyone: the
+        // card behaves the same either way.
         let mut fitting = unique(fitting);
+        let first = fitting[0].clone();
+        fitting.retain(|m| {
+            let mut m = m.clone();
+            if same_key(m.mgmt_algorithm, &m.mgmt_key, &first.mgmt_key)
+                && (m.mgmt_key == DEFAULT_MANAGEMENT_KEY)
+                    == (first.mgmt_key == DEFAULT_MANAGEMENT_KEY)
+            {
+                m.mgmt_key = first.mgmt_key.clone();
+            }
+            m != first
+        });
+        fitting.insert(0, first);
         assert!(
             fitting.len() == 1,
             "{context}: {} states fit and the card cannot tell them apart: {fitting:?}",

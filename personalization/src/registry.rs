@@ -223,86 +223,40 @@ impl Registry {
     }
 
     pub fn meta(&self, key: &str) -> Result<Option<String>, RegistryError> {
-        Ok(self
-            .conn
-            .query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| {
-                r.get(0)
-            })
-            .optional()?)
+        meta_in(&self.conn, key)
     }
 
     /// This batch's identity in the CA's issuance index: a random id made on first use and kept in the
     /// registry, so the numbers a batch claims stay its own even if the batch directory is moved.
     pub fn batch_id(&mut self) -> Result<String, RegistryError> {
-        if let Some(id) = self.meta("batch_id")? {
-            return Ok(id);
-        }
-        let mut random = [0u8; 16];
-        getrandom::fill(&mut random).map_err(|_| {
-            RegistryError::Corrupt("the operating system's random generator failed".into())
-        })?;
-        self.conn.execute(
-            "INSERT OR IGNORE INTO meta (key, value) VALUES ('batch_id', ?1)",
-            params![hex::encode(random)],
-        )?;
-        self.meta("batch_id")?
-            .ok_or_else(|| RegistryError::Corrupt("the batch id was not recorded".into()))
+        batch_id_in(&self.conn)
     }
 
-    /// Records the census (once per batch), with its digest so a rerun can check it is the same one.
-    pub fn import_census(
+    /// A batch's set-up as **one** durable commit: its id (made on first use), the census (imported
+    /// once, with its digest; a different census is refused and nothing is written), and whatever
+    /// else the batch records up front (`also`, run inside the same transaction: the workstation
+    /// requests). Returns the batch id.
+    pub fn set_up_batch(
         &mut self,
         census: &Census,
         digest: &str,
         now: i64,
-    ) -> Result<(), RegistryError> {
+        also: impl FnOnce(&Transaction<'_>) -> Result<(), RegistryError>,
+    ) -> Result<(String, CensusRecord), RegistryError> {
         let tx = self.transaction()?;
-        tx.execute(
-            "INSERT INTO meta (key, value) VALUES ('census_digest', ?1)",
-            params![digest],
-        )?;
-        for e in &census.entities {
-            let kind = match e.kind {
-                EntityKind::Municipality => "comune",
-                EntityKind::Prefecture => "prefettura",
-            };
-            tx.execute(
-                "INSERT INTO entities VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![
-                    e.code,
-                    kind,
-                    e.name,
-                    e.monitored_workstations,
-                    e.workstations,
-                    e.employees,
-                    e.email_domains.join(";")
-                ],
-            )?;
-        }
-        for (order, p) in census.people.iter().enumerate() {
-            tx.execute(
-                "INSERT INTO people VALUES (?1, ?2, ?3, ?4)",
-                params![p.codice_fiscale, p.surname, p.name, order as i64],
-            )?;
-            for r in &p.registrations {
-                let profiles: Vec<String> = r.profiles.iter().map(|p| p.to_string()).collect();
-                tx.execute(
-                    "INSERT INTO memberships VALUES (?1, ?2, ?3, ?4)",
-                    params![r.entity, p.codice_fiscale, r.email, profiles.join(";")],
-                )?;
+        let batch_id = batch_id_in(&tx)?;
+        let record = match meta_in(&tx, "census_digest")? {
+            None => {
+                import_census_in(&tx, census, digest, now)?;
+                CensusRecord::Imported
             }
-        }
-        append_event(
-            &tx,
-            now,
-            "census-imported",
-            None,
-            None,
-            None,
-            &format!("{} people", census.people.len()),
-        )?;
+            Some(previous) if previous == digest => CensusRecord::Same,
+            // Dropping the transaction rolls it back.
+            Some(_) => return Ok((batch_id, CensusRecord::Changed)),
+        };
+        also(&tx)?;
         tx.commit()?;
-        Ok(())
+        Ok((batch_id, record))
     }
 
     /// The card number allocated to a person whose card is not committed yet (a resumed batch).
@@ -539,6 +493,96 @@ impl Registry {
     pub(crate) fn connection(&self) -> &Connection {
         &self.conn
     }
+}
+
+/// What a batch's set-up found of its census.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CensusRecord {
+    /// First run: the census is now in the registry.
+    Imported,
+    /// A rerun with the same census.
+    Same,
+    /// A rerun with another census: refused, nothing written.
+    Changed,
+}
+
+fn meta_in(conn: &Connection, key: &str) -> Result<Option<String>, RegistryError> {
+    Ok(conn
+        .query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| {
+            r.get(0)
+        })
+        .optional()?)
+}
+
+fn batch_id_in(conn: &Connection) -> Result<String, RegistryError> {
+    if let Some(id) = meta_in(conn, "batch_id")? {
+        return Ok(id);
+    }
+    let mut random = [0u8; 16];
+    getrandom::fill(&mut random).map_err(|_| {
+        RegistryError::Corrupt("the operating system's random generator failed".into())
+    })?;
+    conn.execute(
+        "INSERT OR IGNORE INTO meta (key, value) VALUES ('batch_id', ?1)",
+        params![hex::encode(random)],
+    )?;
+    meta_in(conn, "batch_id")?
+        .ok_or_else(|| RegistryError::Corrupt("the batch id was not recorded".into()))
+}
+
+
+/// Records the census (once per batch), with its digest so a rerun can check it is the same one.
+fn import_census_in(
+tx: &Transaction<'_>,
+census: &Census,
+digest: &str,
+now: i64,
+) -> Result<(), RegistryError> {
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES ('census_digest', ?1)",
+        params![digest],
+    )?;
+    for e in &census.entities {
+        let kind = match e.kind {
+            EntityKind::Municipality => "comune",
+            EntityKind::Prefecture => "prefettura",
+        };
+        tx.execute(
+            "INSERT INTO entities VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                e.code,
+                kind,
+                e.name,
+                e.monitored_workstations,
+                e.workstations,
+                e.employees,
+                e.email_domains.join(";")
+            ],
+        )?;
+    }
+    for (order, p) in census.people.iter().enumerate() {
+        tx.execute(
+            "INSERT INTO people VALUES (?1, ?2, ?3, ?4)",
+            params![p.codice_fiscale, p.surname, p.name, order as i64],
+        )?;
+        for r in &p.registrations {
+            let profiles: Vec<String> = r.profiles.iter().map(|p| p.to_string()).collect();
+            tx.execute(
+                "INSERT INTO memberships VALUES (?1, ?2, ?3, ?4)",
+                params![r.entity, p.codice_fiscale, r.email, profiles.join(";")],
+            )?;
+        }
+    }
+    append_event(
+        tx,
+        now,
+        "census-imported",
+        None,
+        None,
+        None,
+        &format!("{} people", census.people.len()),
+    )?;
+    Ok(())
 }
 
 pub(crate) fn append_event(

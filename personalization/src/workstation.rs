@@ -28,12 +28,12 @@ pub struct WorkstationRow {
 /// Requests the census's workstation certificates (idempotent): `workstations` PC certificates, except
 /// that a municipality asking for one more than its monitoring sheet gets that extra one as its server
 /// certificate `-CO-9999`.
+/// Runs inside the batch's set-up transaction ([`Registry::set_up_batch`]).
 pub fn request_from_census(
-    registry: &mut Registry,
+    tx: &rusqlite::Transaction<'_>,
     census: &Census,
     now: i64,
 ) -> Result<(), RegistryError> {
-    let tx = registry.transaction()?;
     for entity in &census.entities {
         let server = entity.kind == EntityKind::Municipality
             && entity.workstations > entity.monitored_workstations;
@@ -55,7 +55,7 @@ pub fn request_from_census(
             )?;
             if inserted == 1 {
                 append_event(
-                    &tx,
+                    tx,
                     now,
                     "workstation-requested",
                     None,
@@ -66,7 +66,6 @@ pub fn request_from_census(
             }
         }
     }
-    tx.commit()?;
     Ok(())
 }
 

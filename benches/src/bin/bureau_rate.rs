@@ -69,6 +69,18 @@ fn peak_rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
+/// Flushes the filesystem holding `dir` (`sync -f`, coreutils' syncfs).
+fn quiesce_disk(dir: &std::path::Path) {
+    let synced = std::process::Command::new("sync")
+        .arg("-f")
+        .arg(dir)
+        .status()
+        .is_ok_and(|status| status.success());
+    if !synced {
+        eprintln!("note: `sync -f` failed; data other processes left dirty may be counted");
+    }
+}
+
 fn main() -> Result<(), String> {
     let mut cards = 40usize;
     let mut keep = false;
@@ -121,6 +133,10 @@ fn main() -> Result<(), String> {
     let census_path = dir.path().join("census.csv");
     std::fs::write(&census_path, census(cards)).map_err(|e| e.to_string())?;
     let batch_dir = dir.path().join("batch");
+    // Start from a quiet disk: the bureau's barrier (`syncfs`) flushes everything dirty on the
+    // filesystem, so data left by whatever ran before (the previous size's kept batch) would be
+    // counted as this batch's cost.
+    quiesce_disk(dir.path());
     let started = Instant::now();
     let summary = batch::personalize(
         &census_path,

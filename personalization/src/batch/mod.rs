@@ -28,7 +28,7 @@ use crate::ca::{CaError, StagingCa};
 use crate::census::{self, Census, CensusError, EntityKind};
 use crate::envelope::EnvelopeError;
 use crate::issuer::{IssuanceRequest, Issuer};
-use crate::registry::{Registry, RegistryError};
+use crate::registry::{CensusRecord, Registry, RegistryError};
 use crate::secrets::{MasterKey, SecretsError};
 use crate::{dates, private_file, workstation};
 
@@ -203,25 +203,19 @@ pub fn personalize(
     }
     let mut registry = Registry::open(batch_dir)?;
     let steps = DurableSteps::new(options.crash_after_durable_step);
-    let batch_id = registry.batch_id()?;
-    steps.took("batch id")?;
     let now = dates::unix(options.now);
-    match registry.meta("census_digest")? {
-        None => {
-            registry.import_census(&census, &digest, now)?;
-            steps.took("census imported")?;
-        }
-        Some(previous) if previous == digest => {}
-        Some(_) => {
-            return Err(BatchError::CensusChanged {
-                batch: batch_dir.to_path_buf(),
-            })
-        }
+    let (batch_id, census_record) =
+        registry.set_up_batch(&census, &digest, now, |tx| {
+            workstation::request_from_census(tx, &census, now)
+        })?;
+    if census_record == CensusRecord::Changed {
+        return Err(BatchError::CensusChanged {
+            batch: batch_dir.to_path_buf(),
+        });
     }
+    steps.took("batch set up (id, census, workstation requests)")?;
     let master = master_key(batch_dir, options.master_key.as_deref())?;
     steps.took("master key")?;
-    workstation::request_from_census(&mut registry, &census, now)?;
-    steps.took("workstation requests")?;
 
     let total = census.people.len();
     let mut summary = BatchSummary {

@@ -74,6 +74,8 @@ pub enum CaError {
     Pkcs12(String),
     #[error("the operating system's random generator failed")]
     Random,
+    #[error("the CA's issuance index: {0}")]
+    IssuanceIndex(#[source] crate::registry::RegistryError),
 }
 
 /// The card holder named in the user certificate.
@@ -230,6 +232,9 @@ impl StagingCa {
             .map_err(|e| x509::build_error("PEM", e))?;
         create_file(&dir.join(KEY_FILE), key_pem.as_bytes(), 0o600)?;
         create_file(&dir.join(CERT_FILE), cert_pem.as_bytes(), 0o644)?;
+        // The index of the numbers and serials this CA hands out is part of the CA: made here, not
+        // by the first batch (whose set-up would otherwise pay for creating a database).
+        crate::issuer::Issuer::open(dir).map_err(CaError::IssuanceIndex)?;
         Self::assemble(key, certificate, &dir.join(CERT_FILE))
     }
 
