@@ -63,24 +63,50 @@ pub struct Halves {
     pub password: (SecretString, SecretString),
 }
 
-fn random_index(bound: usize) -> Result<usize, SecretsError> {
-    // Rejection sampling on one byte: uniform over 0..bound (bound ≤ 256).
-    let limit = 256 - 256 % bound;
-    loop {
-        let mut byte = [0u8; 1];
-        getrandom::fill(&mut byte).map_err(|_| SecretsError::Random)?;
-        if usize::from(byte[0]) < limit {
-            return Ok(usize::from(byte[0]) % bound);
-        }
-    }
+/// Random bytes drawn from the operating system a block at a time (one system call for a card's
+/// secrets, not one per character), the unused rest zeroized on drop.
+struct RandomBytes {
+    block: Zeroizing<[u8; 64]>,
+    next: usize,
 }
 
-fn random_string(len: usize, alphabet: &[u8]) -> Result<SecretString, SecretsError> {
-    let mut out = String::with_capacity(len);
-    for _ in 0..len {
-        out.push(char::from(alphabet[random_index(alphabet.len())?]));
+impl RandomBytes {
+    fn new() -> Self {
+        Self {
+            block: Zeroizing::new([0u8; 64]),
+            next: 64,
+        }
     }
-    Ok(SecretString(out))
+
+    fn byte(&mut self) -> Result<u8, SecretsError> {
+        if self.next == self.block.len() {
+            getrandom::fill(self.block.as_mut()).map_err(|_| SecretsError::Random)?;
+            self.next = 0;
+        }
+        let byte = self.block[self.next];
+        self.block[self.next] = 0;
+        self.next += 1;
+        Ok(byte)
+    }
+
+    /// Uniform over `0..bound` (bound ≤ 256), by rejection sampling on one byte.
+    fn index(&mut self, bound: usize) -> Result<usize, SecretsError> {
+        let limit = 256 - 256 % bound;
+        loop {
+            let byte = usize::from(self.byte()?);
+            if byte < limit {
+                return Ok(byte % bound);
+            }
+        }
+    }
+
+    fn string(&mut self, len: usize, alphabet: &[u8]) -> Result<SecretString, SecretsError> {
+        let mut out = String::with_capacity(len);
+        for _ in 0..len {
+            out.push(char::from(alphabet[self.index(alphabet.len())?]));
+        }
+        Ok(SecretString(out))
+    }
 }
 
 impl CardSecrets {
@@ -89,10 +115,11 @@ impl CardSecrets {
         if !(6..=8).contains(&pin_len) {
             return Err(SecretsError::PinLength(pin_len));
         }
+        let mut random = RandomBytes::new();
         Ok(Self {
-            pin: random_string(pin_len, b"0123456789")?,
-            puk: random_string(8, b"0123456789")?,
-            password: random_string(12, PASSWORD_ALPHABET)?,
+            pin: random.string(pin_len, b"0123456789")?,
+            puk: random.string(8, b"0123456789")?,
+            password: random.string(12, PASSWORD_ALPHABET)?,
         })
     }
 

@@ -84,42 +84,56 @@ enum Paint {
 }
 
 /// A number as a PDF real: at most two decimals, no exponent, no trailing zeros. (Integer arithmetic:
-/// float formatting was a tenth of an envelope's cost.)
-fn num(value: f32) -> String {
-    let centi = (value * 100.0).round() as i64;
-    let (sign, centi) = if centi < 0 {
-        ("-", -centi)
-    } else {
-        ("", centi)
-    };
-    let (whole, fraction) = (centi / 100, centi % 100);
-    match (fraction, fraction % 10) {
-        (0, _) => format!("{sign}{whole}"),
-        (_, 0) => format!("{sign}{whole}.{}", fraction / 10),
-        _ => format!("{sign}{whole}.{fraction:02}"),
+/// float formatting was a tenth of an envelope's cost; and written straight into the page, not into a
+/// string of its own: a page has a few hundred numbers.)
+fn num(value: f32) -> Num {
+    Num((value * 100.0).round() as i64)
+}
+
+/// A number in hundredths, displayed as [`num`] says.
+struct Num(i64);
+
+impl std::fmt::Display for Num {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let centi = self.0;
+        if centi < 0 {
+            f.write_str("-")?;
+        }
+        let centi = centi.unsigned_abs();
+        let (whole, fraction) = (centi / 100, centi % 100);
+        match (fraction, fraction % 10) {
+            (0, _) => write!(f, "{whole}"),
+            (_, 0) => write!(f, "{whole}.{}", fraction / 10),
+            _ => write!(f, "{whole}.{fraction:02}"),
+        }
     }
 }
 
 /// `text` as a PDF literal string in WinAnsiEncoding: `(`, `)` and `\` escaped, every byte outside
 /// printable ASCII as an octal escape (so the file stays ASCII), characters WinAnsi lacks as `?`.
-fn literal(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('(');
-    for c in text.chars() {
-        let byte = win_ansi(c);
-        match byte {
-            b'(' | b')' | b'\\' => {
-                out.push('\\');
-                out.push(char::from(byte));
-            }
-            0x20..=0x7E => out.push(char::from(byte)),
-            _ => {
-                let _ = write!(out, "\\{byte:03o}");
+fn literal(text: &str) -> Literal<'_> {
+    Literal(text)
+}
+
+struct Literal<'a>(&'a str);
+
+impl std::fmt::Display for Literal<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use std::fmt::Write as _;
+        f.write_char('(')?;
+        for c in self.0.chars() {
+            let byte = win_ansi(c);
+            match byte {
+                b'(' | b')' | b'\\' => {
+                    f.write_char('\\')?;
+                    f.write_char(char::from(byte))?;
+                }
+                0x20..=0x7E => f.write_char(char::from(byte))?,
+                _ => write!(f, "\\{byte:03o}")?,
             }
         }
+        f.write_char(')')
     }
-    out.push(')');
-    out
 }
 
 /// The WinAnsiEncoding byte of `c` (ISO 32000-1 Annex D.2), `?` if it has none.
@@ -491,15 +505,18 @@ mod tests {
             (-3.004, "-3"),
             (-0.5, "-0.5"),
         ] {
-            assert_eq!(num(value), text, "{value}");
+            assert_eq!(num(value).to_string(), text, "{value}");
         }
     }
 
     #[test]
     fn text_is_escaped_and_win_ansi_encoded() {
-        assert_eq!(literal("a(b)c\\d"), "(a\\(b\\)c\\\\d)");
-        assert_eq!(literal("Nicolò – €"), "(Nicol\\362 \\226 \\200)");
-        assert_eq!(literal("日本"), "(??)");
+        assert_eq!(literal("a(b)c\\d").to_string(), "(a\\(b\\)c\\\\d)");
+        assert_eq!(
+            literal("Nicolò – €").to_string(),
+            "(Nicol\\362 \\226 \\200)"
+        );
+        assert_eq!(literal("日本").to_string(), "(??)");
     }
 
     #[test]
