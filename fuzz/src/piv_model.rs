@@ -22,7 +22,7 @@
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-use apdu::{Command, Response};
+use apdu::{Command, Response, StatusWord};
 use card_os::{
     AppletRegistry, Card, CardConfig, CardSnapshot, Clock, FaultPlan, Installation, Storage,
 };
@@ -35,17 +35,21 @@ use piv_types::{
     TouchPolicy, DEFAULT_MANAGEMENT_KEY, DEFAULT_PIN, DEFAULT_PUK, PIN_FIELD_LEN,
 };
 
-const SW_OK: u16 = 0x9000;
-const SW_SECURITY: u16 = 0x6982;
-const SW_BLOCKED: u16 = 0x6983;
-const SW_CONDITIONS: u16 = 0x6985;
-const SW_INVALID_DATA: u16 = 0x6A80;
-const SW_NOT_FOUND: u16 = 0x6A82;
-const SW_NO_MEMORY: u16 = 0x6A84;
-const SW_REFERENCE_NOT_FOUND: u16 = 0x6A88;
-const SW_CHAIN_INTERRUPTED: u16 = 0x6883;
+// The status words the model predicts, from the one table (`apdu/src/status.rs`).
+const SW_OK: u16 = StatusWord::SUCCESS.to_u16();
+const SW_SECURITY: u16 = StatusWord::SECURITY_STATUS_NOT_SATISFIED.to_u16();
+const SW_BLOCKED: u16 = StatusWord::AUTH_METHOD_BLOCKED.to_u16();
+const SW_CONDITIONS: u16 = StatusWord::CONDITIONS_NOT_SATISFIED.to_u16();
+const SW_INVALID_DATA: u16 = StatusWord::INCORRECT_DATA.to_u16();
+const SW_NOT_FOUND: u16 = StatusWord::NOT_FOUND.to_u16();
+const SW_NO_MEMORY: u16 = StatusWord::NOT_ENOUGH_MEMORY.to_u16();
+const SW_WRONG_P1P2: u16 = StatusWord::INCORRECT_P1P2.to_u16();
+const SW_REFERENCE_NOT_FOUND: u16 = StatusWord::REFERENCE_NOT_FOUND.to_u16();
+const SW_CHAIN_INTERRUPTED: u16 = StatusWord::LAST_COMMAND_OF_CHAIN_EXPECTED.to_u16();
 /// `6F 00`: the card's answer to its own bug (`CardError::Internal`, a crypto failure).
-const SW_UNKNOWN: u16 = 0x6F00;
+const SW_UNKNOWN: u16 = StatusWord::UNKNOWN.to_u16();
+/// `63 Cx`: wrong, `x` tries left.
+const SW_WRONG_PIN: u16 = 0x63C0;
 
 /// At most this many operations per input (the fuzzer's inputs stay short; a sequence this long reaches
 /// every state the model has).
@@ -206,31 +210,36 @@ impl Input<'_> {
         field
     }
 
+    /// One of `choices`, by the next byte.
+    fn pick<T: Copy>(&mut self, choices: &[T]) -> T {
+        choices[usize::from(self.byte()) % choices.len()]
+    }
+
     fn management_algorithm(&mut self) -> ManagementAlgorithm {
-        [
+        self.pick(&[
             ManagementAlgorithm::TripleDes,
             ManagementAlgorithm::Aes128,
             ManagementAlgorithm::Aes192,
             ManagementAlgorithm::Aes256,
-        ][usize::from(self.byte() % 4)]
+        ])
     }
 
     fn slot(&mut self) -> KeySlot {
-        let reference = SLOTS[usize::from(self.byte()) % SLOTS.len()];
+        let reference = self.pick(&SLOTS);
         KeySlot::from_reference(reference).expect("a key slot")
     }
 
     fn object(&mut self) -> ObjectId {
-        OBJECTS[usize::from(self.byte()) % OBJECTS.len()]
+        self.pick(&OBJECTS)
     }
 
     fn pin_policy(&mut self) -> PinPolicy {
-        [
+        self.pick(&[
             PinPolicy::Default,
             PinPolicy::Never,
             PinPolicy::Once,
             PinPolicy::Always,
-        ][usize::from(self.byte() % 4)]
+        ])
     }
 
     fn value(&mut self) -> Vec<u8> {
@@ -298,12 +307,12 @@ fn decode(data: &[u8]) -> Vec<Op> {
             12 => Op::Generate {
                 slot: input.slot(),
                 pin: input.pin_policy(),
-                touch: [
+                touch: input.pick(&[
                     TouchPolicy::Default,
                     TouchPolicy::Never,
                     TouchPolicy::Always,
                     TouchPolicy::Cached,
-                ][usize::from(input.byte() % 4)],
+                ]),
             },
             13 => Op::Import {
                 slot: input.slot(),
@@ -478,7 +487,7 @@ impl Model {
         }
         if *candidate != secret.value {
             secret.left -= 1;
-            return 0x63C0 | u16::from(secret.left);
+            return SW_WRONG_PIN | u16::from(secret.left);
         }
         secret.left = secret.limit;
         *self.verified(reference) = true;
@@ -540,7 +549,7 @@ impl Model {
                 Expected::sw(match left {
                     0 => SW_BLOCKED,
                     _ if verified => SW_OK,
-                    left => 0x63C0 | u16::from(left),
+                    left => SW_WRONG_PIN | u16::from(left),
                 })
             }
             Op::LogOut(reference) => {
@@ -580,7 +589,7 @@ impl Model {
             Op::Authenticate(choice) => {
                 let (algorithm, key) = self.management_key(choice);
                 if algorithm != self.mgmt_algorithm {
-                    return Expected::sw(0x6A86);
+                    return Expected::sw(SW_WRONG_P1P2);
                 }
                 // The witness request drops the old authentication; the answer decides the new one.
                 self.mgmt_authenticated = same_key(algorithm, &key, &self.mgmt_key);
@@ -1102,7 +1111,7 @@ impl Session {
         let key = ManagementKey::new(*algorithm, key).expect("a key of the algorithm's length");
         let mut reader = DirectReader::new(&mut self.card);
         match PivSession::attach(&mut reader).authenticate(&key) {
-            Ok(()) => Response::new(Vec::new(), apdu::StatusWord::SUCCESS),
+            Ok(()) => Response::new(Vec::new(), StatusWord::SUCCESS),
             Err(error) => Response::new(
                 Vec::new(),
                 error.status_word().unwrap_or_else(|| panic!("{error}")),
