@@ -27,9 +27,19 @@ pub enum SecretsError {
     Seal,
 }
 
-/// A secret string: zeroized on drop, never printed.
-#[derive(Clone, Default, PartialEq, Eq, Zeroize, zeroize::ZeroizeOnDrop)]
+/// A secret string: zeroized on drop, never printed, compared in constant time.
+#[derive(Clone, Default, Zeroize, zeroize::ZeroizeOnDrop)]
 pub struct SecretString(String);
+
+impl PartialEq for SecretString {
+    /// Constant time in the contents (the lengths of PINs and passwords are not secret).
+    fn eq(&self, other: &Self) -> bool {
+        use subtle::ConstantTimeEq;
+        self.0.as_bytes().ct_eq(other.0.as_bytes()).into()
+    }
+}
+
+impl Eq for SecretString {}
 
 impl SecretString {
     pub fn new(value: String) -> Self {

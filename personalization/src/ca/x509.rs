@@ -3,13 +3,14 @@
 
 use std::time::SystemTime;
 
+use cert_profile::FixedProfile;
 use der::asn1::{Any, Ia5String, OctetString};
+use der::oid::AssociatedOid;
 use der::{DateTime, Decode, Encode, Tag};
 use sha2::{Digest, Sha256};
 use spki::{ObjectIdentifier, SubjectPublicKeyInfoOwned};
-use x509_cert::builder::profile::BuilderProfile;
 use x509_cert::builder::{Builder, CertificateBuilder};
-use x509_cert::certificate::{Certificate, TbsCertificate};
+use x509_cert::certificate::Certificate;
 use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::ext::pkix::{
     AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAltName,
@@ -106,13 +107,13 @@ pub struct Extensions {
 }
 
 impl Extensions {
-    fn push<T: der::Encode>(
+    /// Each extension's identifier is its type's (`AssociatedOid`), as x509-cert defines it.
+    fn push<T: der::Encode + AssociatedOid>(
         &mut self,
-        oid: ObjectIdentifier,
         critical: bool,
         value: &T,
     ) -> Result<(), CaError> {
-        let extension = (oid, critical, value)
+        let extension = (T::OID, critical, value)
             .to_extension(&Name::default(), &[])
             .map_err(|e| build_error("extension", e))?;
         self.list.push(extension);
@@ -124,20 +125,20 @@ impl Extensions {
             ca,
             path_len_constraint: path_len,
         };
-        self.push(ID_CE_BASIC_CONSTRAINTS, true, &value)
+        self.push(true, &value)
     }
 
     pub fn key_usage(&mut self, usage: KeyUsage) -> Result<(), CaError> {
-        self.push(ID_CE_KEY_USAGE, true, &usage)
+        self.push(true, &usage)
     }
 
     pub fn extended_key_usage(&mut self, purposes: Vec<ObjectIdentifier>) -> Result<(), CaError> {
-        self.push(ID_CE_EXT_KEY_USAGE, false, &ExtendedKeyUsage(purposes))
+        self.push(false, &ExtendedKeyUsage(purposes))
     }
 
     pub fn subject_key_identifier(&mut self, id: &[u8]) -> Result<(), CaError> {
         let value = SubjectKeyIdentifier(OctetString::new(id).map_err(|e| build_error("SKI", e))?);
-        self.push(ID_CE_SUBJECT_KEY_IDENTIFIER, false, &value)
+        self.push(false, &value)
     }
 
     pub fn authority_key_identifier(&mut self, id: &[u8]) -> Result<(), CaError> {
@@ -145,7 +146,7 @@ impl Extensions {
             key_identifier: Some(OctetString::new(id).map_err(|e| build_error("AKI", e))?),
             ..Default::default()
         };
-        self.push(ID_CE_AUTHORITY_KEY_IDENTIFIER, false, &value)
+        self.push(false, &value)
     }
 
     pub fn dns_names(&mut self, names: &[String]) -> Result<(), CaError> {
@@ -154,40 +155,7 @@ impl Extensions {
             let ia5 = Ia5String::new(dns).map_err(|e| build_error("SAN", e))?;
             general.push(GeneralName::DnsName(ia5));
         }
-        self.push(ID_CE_SUBJECT_ALT_NAME, false, &SubjectAltName(general))
-    }
-}
-
-const ID_CE_SUBJECT_KEY_IDENTIFIER: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.14");
-const ID_CE_KEY_USAGE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.15");
-const ID_CE_SUBJECT_ALT_NAME: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.17");
-const ID_CE_BASIC_CONSTRAINTS: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.19");
-const ID_CE_AUTHORITY_KEY_IDENTIFIER: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.35");
-const ID_CE_EXT_KEY_USAGE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.37");
-
-/// A profile that sets exactly the subject, issuer and extensions it is given.
-struct FixedProfile {
-    subject: Name,
-    issuer: Name,
-    extensions: Vec<Extension>,
-}
-
-impl BuilderProfile for FixedProfile {
-    fn get_issuer(&self, _subject: &Name) -> Name {
-        self.issuer.clone()
-    }
-
-    fn get_subject(&self) -> Name {
-        self.subject.clone()
-    }
-
-    fn build_extensions(
-        &self,
-        _spk: spki::SubjectPublicKeyInfoRef<'_>,
-        _issuer_spk: spki::SubjectPublicKeyInfoRef<'_>,
-        _tbs: &TbsCertificate,
-    ) -> x509_cert::builder::Result<Vec<Extension>> {
-        Ok(self.extensions.clone())
+        self.push(false, &SubjectAltName(general))
     }
 }
 

@@ -15,14 +15,15 @@ use std::time::Duration;
 use card_os::apdu::tlv;
 use card_os::crypto::hazmat;
 use card_os::{CardError, Context};
+use cert_profile::FixedProfile;
 use der::asn1::OctetString;
+use der::oid::AssociatedOid;
 use der::{DateTime, Decode, Encode};
 use p256::ecdsa::signature::Keypair;
 use piv_types::{tag, KeySlot, ObjectId, PinPolicy, TouchPolicy};
 use spki::{ObjectIdentifier, SignatureAlgorithmIdentifier};
-use x509_cert::builder::profile::BuilderProfile;
 use x509_cert::builder::{Builder, CertificateBuilder};
-use x509_cert::certificate::{Certificate, TbsCertificate};
+use x509_cert::certificate::Certificate;
 use x509_cert::ext::pkix::{BasicConstraints, KeyUsage, KeyUsages};
 use x509_cert::ext::Extension;
 use x509_cert::name::Name;
@@ -41,39 +42,11 @@ pub const ATTESTATION_SUBJECT: &str = "CN=tessera PIV Attestation (staging\\, no
 const OID_FIRMWARE: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.41482.3.3");
 const OID_SERIAL: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.41482.3.7");
 const OID_POLICY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.41482.3.8");
-const OID_BASIC_CONSTRAINTS: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.19");
-const OID_KEY_USAGE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.15");
 
 /// Any builder failure is a card-internal failure (`6F 00`), never detail for the host.
 fn internal<E: std::fmt::Debug>(error: E) -> CardError {
     tracing::error!(?error, "attestation certificate");
     CardError::Internal("attestation certificate")
-}
-
-/// A profile that sets exactly the subject, issuer and extensions it is given.
-struct FixedProfile {
-    subject: Name,
-    issuer: Name,
-    extensions: Vec<Extension>,
-}
-
-impl BuilderProfile for FixedProfile {
-    fn get_issuer(&self, _subject: &Name) -> Name {
-        self.issuer.clone()
-    }
-
-    fn get_subject(&self) -> Name {
-        self.subject.clone()
-    }
-
-    fn build_extensions(
-        &self,
-        _spk: spki::SubjectPublicKeyInfoRef<'_>,
-        _issuer_spk: spki::SubjectPublicKeyInfoRef<'_>,
-        _tbs: &TbsCertificate,
-    ) -> x509_cert::builder::Result<Vec<Extension>> {
-        Ok(self.extensions.clone())
-    }
 }
 
 fn extension(
@@ -222,11 +195,11 @@ pub fn ensure_attestation_identity(ctx: &mut Context<'_>) -> Result<(), CardErro
         issuer: name,
         extensions: vec![
             extension(
-                OID_BASIC_CONSTRAINTS,
+                BasicConstraints::OID,
                 true,
                 basic.to_der().map_err(internal)?,
             )?,
-            extension(OID_KEY_USAGE, true, usage.to_der().map_err(internal)?)?,
+            extension(KeyUsage::OID, true, usage.to_der().map_err(internal)?)?,
         ],
     };
     // INVARIANT: key and certificate appear together or not at all (a cut in between would leave a
