@@ -32,8 +32,30 @@ pub enum LifecycleError {
     UnknownCard(String),
     #[error("entity {0} is not in this batch's census")]
     UnknownEntity(String),
-    #[error("{0}")]
-    Refused(String),
+    #[error("card {0} has no escrowed halves")]
+    NoEscrowedHalves(String),
+    #[error("no census e-mail for {0}")]
+    NoCensusEmail(String),
+    #[error("{person} is not censused in entity {entity}: the parcel goes to the mayor or a censused delegate")]
+    NotCensusedIn { person: String, entity: String },
+    #[error("entity {0} has no personalized cards waiting for delivery")]
+    NothingToDeliver(String),
+    #[error("card {0} has not been delivered to its entity yet")]
+    NotDelivered(String),
+    #[error("card {0} is already registered")]
+    AlreadyRegistered(String),
+    #[error("card {card} is {state} and cannot be registered")]
+    CannotRegister { card: String, state: CardState },
+    #[error("card {card} is {state}: the halves can be re-sent only for registered cards")]
+    NotRegistered { card: String, state: CardState },
+    #[error("{person} is a mayor or ALS of {entity} but has no active card to act with")]
+    NoActiveCard { person: String, entity: String },
+    #[error("{person} is neither the mayor nor an ALS of an entity of card {card}")]
+    NotMayorOrAls { person: String, card: String },
+    #[error("card {0} is already blocked")]
+    AlreadyBlocked(String),
+    #[error("replacing card {card} would leave entity {entity} with no active mayor or ALS card; use --force to do it anyway")]
+    LastMayorOrAls { card: String, entity: String },
 }
 
 impl From<rusqlite::Error> for LifecycleError {
@@ -151,7 +173,7 @@ impl<'a> Batch<'a> {
             .registry
             .sealed_halves(&card.card_number)?
             .ok_or_else(|| {
-                LifecycleError::Refused(format!("card {} has no escrowed halves", card.card_number))
+                LifecycleError::NoEscrowedHalves(card.card_number.clone())
             })?;
         let (pin, puk, password) =
             secrets::unseal_second_halves(&self.master, &card.card_number, &sealed)?;
@@ -159,7 +181,7 @@ impl<'a> Batch<'a> {
             .registry
             .membership(&card.issuer_entity, &card.codice_fiscale)?
             .ok_or_else(|| {
-                LifecycleError::Refused(format!("no census e-mail for {}", card.codice_fiscale))
+                LifecycleError::NoCensusEmail(card.codice_fiscale.clone())
             })?;
         let release = Release {
             card_number: card.card_number.clone(),
@@ -215,9 +237,10 @@ impl<'a> Batch<'a> {
             return Err(LifecycleError::UnknownEntity(entity.to_string()));
         }
         if self.registry.membership(entity, to)?.is_none() {
-            return Err(LifecycleError::Refused(format!(
-                "{to} is not censused in entity {entity}: the parcel goes to the mayor or a censused delegate"
-            )));
+            return Err(LifecycleError::NotCensusedIn {
+                person: to.to_string(),
+                entity: entity.to_string(),
+            });
         }
         let cards: Vec<CardRow> = self
             .registry
@@ -226,9 +249,7 @@ impl<'a> Batch<'a> {
             .filter(|c| c.issuer_entity == entity && c.state == CardState::Personalized)
             .collect();
         if cards.is_empty() {
-            return Err(LifecycleError::Refused(format!(
-                "entity {entity} has no personalized cards waiting for delivery"
-            )));
+            return Err(LifecycleError::NothingToDeliver(entity.to_string()));
         }
         let now = self.now();
         {
@@ -287,19 +308,16 @@ impl<'a> Batch<'a> {
         match card.effective_state(self.now()) {
             CardState::Delivered => {}
             CardState::Personalized => {
-                return Err(LifecycleError::Refused(format!(
-                    "card {card_number} has not been delivered to its entity yet"
-                )))
+                return Err(LifecycleError::NotDelivered(card_number.to_string()))
             }
             CardState::Active => {
-                return Err(LifecycleError::Refused(format!(
-                    "card {card_number} is already registered"
-                )))
+                return Err(LifecycleError::AlreadyRegistered(card_number.to_string()))
             }
             state => {
-                return Err(LifecycleError::Refused(format!(
-                    "card {card_number} is {state} and cannot be registered"
-                )))
+                return Err(LifecycleError::CannotRegister {
+                    card: card_number.to_string(),
+                    state,
+                })
             }
         }
         let entity = self.authorize(&card, by)?;
@@ -323,10 +341,10 @@ impl<'a> Batch<'a> {
     ) -> Result<PathBuf, LifecycleError> {
         let card = self.card(card_number)?;
         if card.effective_state(self.now()) != CardState::Active {
-            return Err(LifecycleError::Refused(format!(
-                "card {card_number} is {}: the halves can be re-sent only for registered cards",
-                card.effective_state(self.now())
-            )));
+            return Err(LifecycleError::NotRegistered {
+                card: card_number.to_string(),
+                state: card.effective_state(self.now()),
+            });
         }
         self.authorize(&card, by)?;
         self.release(&card, true, mailer)
@@ -338,17 +356,18 @@ impl<'a> Batch<'a> {
         for entity in &card.entities {
             if self.is_mayor_or_als(entity, by)? {
                 if !self.has_active_card(by)? {
-                    return Err(LifecycleError::Refused(format!(
-                        "{by} is a mayor or ALS of {entity} but has no active card to act with"
-                    )));
+                    return Err(LifecycleError::NoActiveCard {
+                        person: by.to_string(),
+                        entity: entity.clone(),
+                    });
                 }
                 return Ok(entity.clone());
             }
         }
-        Err(LifecycleError::Refused(format!(
-            "{by} is neither the mayor nor an ALS of an entity of card {}",
-            card.card_number
-        )))
+        Err(LifecycleError::NotMayorOrAls {
+            person: by.to_string(),
+            card: card.card_number.clone(),
+        })
     }
 
     /// Requests a new card for the holder: the current card is blocked at once and its certificate
@@ -364,9 +383,7 @@ impl<'a> Batch<'a> {
     ) -> Result<String, LifecycleError> {
         let card = self.card(card_number)?;
         if card.state == CardState::Blocked {
-            return Err(LifecycleError::Refused(format!(
-                "card {card_number} is already blocked"
-            )));
+            return Err(LifecycleError::AlreadyBlocked(card_number.to_string()));
         }
         let by_holder_himself = by == card.codice_fiscale;
         if !by_holder_himself {
@@ -390,9 +407,10 @@ impl<'a> Batch<'a> {
                     })
                     .count();
                 if others == 0 {
-                    return Err(LifecycleError::Refused(format!(
-                        "replacing card {card_number} would leave entity {entity} with no active mayor or ALS card; use --force to do it anyway"
-                    )));
+                    return Err(LifecycleError::LastMayorOrAls {
+                        card: card_number.to_string(),
+                        entity: entity.clone(),
+                    });
                 }
             }
         }

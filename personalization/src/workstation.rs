@@ -89,11 +89,7 @@ pub fn request(
             .iter()
             .map(|n| format!("{entity}-CO-{n}"))
             .find(|n| !existing.contains(n))
-            .ok_or_else(|| {
-                BatchError::Rule(format!(
-                    "{entity} already has a server certificate and its renewal"
-                ))
-            })?
+            .ok_or_else(|| BatchError::ServerCertificatesExhausted(entity.to_string()))?
     } else {
         let next = existing
             .iter()
@@ -191,7 +187,7 @@ pub fn block(registry: &mut Registry, name: &str, now: i64) -> Result<(), BatchE
             params![name],
             |r| r.get(0),
         )
-        .map_err(|_| BatchError::Rule(format!("no workstation certificate named {name}")))?;
+        .map_err(|_| BatchError::UnknownWorkstation(name.to_string()))?;
     tx.execute(
         "UPDATE workstations SET state = 'blocked' WHERE name = ?1",
         params![name],
@@ -249,7 +245,7 @@ pub fn download_all(
         .collect::<Result<Vec<_>, _>>()
         .map_err(RegistryError::from)?;
     if rows.is_empty() {
-        return Err(BatchError::Rule(format!("entity {entity} has no issued workstation certificates (run `bureau workstation issue` first)")));
+        return Err(BatchError::NoWorkstationCertificates(entity.to_string()));
     }
     let mut buffer = std::io::Cursor::new(Vec::new());
     {
@@ -262,12 +258,12 @@ pub fn download_all(
             zip.start_file(format!("{name}.p12"), options)
                 .map_err(zip_error)?;
             zip.write_all(pkcs12)
-                .map_err(|e| BatchError::Rule(e.to_string()))?;
+                .map_err(|e| BatchError::Archive(e.to_string()))?;
         }
         zip.start_file("passwords.txt", options)
             .map_err(zip_error)?;
         zip.write_all(passwords.as_bytes())
-            .map_err(|e| BatchError::Rule(e.to_string()))?;
+            .map_err(|e| BatchError::Archive(e.to_string()))?;
         zip.finish().map_err(zip_error)?;
     }
     crate::batch::write_private(out, buffer.get_ref())?;
@@ -275,5 +271,5 @@ pub fn download_all(
 }
 
 fn zip_error(error: zip::result::ZipError) -> BatchError {
-    BatchError::Rule(format!("cannot build the archive: {error}"))
+    BatchError::Archive(error.to_string())
 }

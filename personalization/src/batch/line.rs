@@ -49,7 +49,7 @@ impl CardOrder {
     ) -> Result<Self, BatchError> {
         let (surname, name) = registry
             .person(codice_fiscale)?
-            .ok_or_else(|| BatchError::Rule(format!("{codice_fiscale} is not in the census")))?;
+            .ok_or_else(|| BatchError::NotInCensus(codice_fiscale.to_string()))?;
         let entities = registry.entities_of(codice_fiscale)?;
         let entity_names = entities
             .iter()
@@ -200,9 +200,7 @@ impl Line<'_> {
                 .into_iter()
                 .map(|handle| {
                     handle.join().unwrap_or_else(|_| {
-                        Err(BatchError::Rule(
-                            "a personalization worker panicked".to_string(),
-                        ))
+                        Err(BatchError::LinePanicked("a worker"))
                     })
                 })
                 .collect()
@@ -276,7 +274,7 @@ impl Line<'_> {
         drop(reader);
         let image = card
             .lock()
-            .map_err(|_| BatchError::Rule(format!("card {card_number}: the card panicked")))?
+            .map_err(|_| BatchError::LinePanicked("the card runtime"))?
             .image_bytes();
 
         let halves = secrets.split();

@@ -67,8 +67,24 @@ pub enum BatchError {
     Secrets(#[from] SecretsError),
     #[error(transparent)]
     Envelope(#[from] EnvelopeError),
-    #[error("{0}")]
-    Rule(String),
+    #[error("{0} has no registration in the census")]
+    NoRegistration(String),
+    #[error("{0} is not in the census")]
+    NotInCensus(String),
+    #[error("card {0}: no certificate serial was claimed for it")]
+    NoSerialClaimed(String),
+    /// A bug on the line (a worker, the card runtime) rather than bad input: nothing of the group was
+    /// committed, and a rerun remakes it.
+    #[error("the personalization line failed: {0} panicked")]
+    LinePanicked(&'static str),
+    #[error("{0} already has a server certificate and its renewal")]
+    ServerCertificatesExhausted(String),
+    #[error("no workstation certificate named {0}")]
+    UnknownWorkstation(String),
+    #[error("entity {0} has no issued workstation certificates (run `bureau workstation issue` first)")]
+    NoWorkstationCertificates(String),
+    #[error("cannot build the archive: {0}")]
+    Archive(String),
     /// The test hook [`BatchOptions::crash_after_durable_step`] fired: the batch stopped as if the
     /// process had died right after this step.
     #[error("injected crash after durable step {step} ({what})")]
@@ -255,7 +271,7 @@ pub fn personalize(
                     .first()
                     .map(|r| r.entity.as_str())
                     .ok_or_else(|| {
-                        BatchError::Rule(format!("{} has no registration", person.codice_fiscale))
+                        BatchError::NoRegistration(person.codice_fiscale.clone())
                     })?;
                 pending.push((person, issuer_entity));
             }
@@ -322,9 +338,7 @@ pub fn personalize(
                 _ => Ok(Vec::new()),
             };
             let made = making.join().unwrap_or_else(|_| {
-                Err(BatchError::Rule(
-                    "the personalization line panicked".to_string(),
-                ))
+                Err(BatchError::LinePanicked("the thread making a group"))
             });
             (made, committed, next)
         });
@@ -374,7 +388,7 @@ pub(crate) fn replace_card(
     let serial = issued
         .first()
         .map(|issue| issue.serial)
-        .ok_or_else(|| BatchError::Rule(format!("card {card_number}: no serial claimed")))?;
+        .ok_or_else(|| BatchError::NoSerialClaimed(card_number.to_string()))?;
     let order = line::CardOrder::from_registry(
         registry,
         codice_fiscale,
