@@ -13,7 +13,7 @@ use crate::ca::StagingCa;
 use crate::dates;
 use crate::issuer::Issuer;
 use crate::mail::{self, MailError, Release, SmtpConfig};
-use crate::registry::{append_event, CardRow, CardState, Registry, RegistryError};
+use crate::registry::{append_event, CardRow, CardState, EventKind, Registry, RegistryError};
 use crate::secrets::{self, MasterKey};
 
 pub use crate::dates::{unix, ymd};
@@ -147,7 +147,7 @@ impl<'a> Batch<'a> {
         &mut self,
         card: &str,
         state: CardState,
-        event: &str,
+        event: EventKind,
         entity: Option<&str>,
         actor: Option<&str>,
     ) -> Result<(), LifecycleError> {
@@ -211,9 +211,9 @@ impl<'a> Batch<'a> {
             &tx,
             now,
             if resend {
-                "halves-resent"
+                EventKind::HalvesResent
             } else {
-                "halves-released"
+                EventKind::HalvesReleased
             },
             Some(&card.card_number),
             None,
@@ -262,7 +262,7 @@ impl<'a> Batch<'a> {
                 append_event(
                     &tx,
                     now,
-                    "delivered",
+                    EventKind::Delivered,
                     Some(&card.card_number),
                     Some(entity),
                     Some(to),
@@ -281,7 +281,7 @@ impl<'a> Batch<'a> {
                 self.set_state(
                     &card.card_number,
                     CardState::Active,
-                    "activated-on-delivery",
+                    EventKind::ActivatedOnDelivery,
                     Some(entity),
                     Some(to),
                 )?;
@@ -324,7 +324,7 @@ impl<'a> Batch<'a> {
         self.set_state(
             card_number,
             CardState::Active,
-            "registered",
+            EventKind::Registered,
             Some(&entity),
             Some(by),
         )?;
@@ -427,7 +427,7 @@ impl<'a> Batch<'a> {
             append_event(
                 &tx,
                 now,
-                "blocked-for-replacement",
+                EventKind::BlockedForReplacement,
                 Some(card_number),
                 None,
                 Some(by),

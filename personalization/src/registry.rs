@@ -116,11 +116,71 @@ impl CardRow {
     }
 }
 
+/// What an event of the log records. Stored as its kebab-case name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EventKind {
+    CensusImported,
+    Personalized,
+    Delivered,
+    ActivatedOnDelivery,
+    Registered,
+    HalvesReleased,
+    HalvesResent,
+    BlockedForReplacement,
+    WorkstationRequested,
+    WorkstationIssued,
+    WorkstationBlocked,
+}
+
+impl EventKind {
+    const ALL: [EventKind; 11] = [
+        EventKind::CensusImported,
+        EventKind::Personalized,
+        EventKind::Delivered,
+        EventKind::ActivatedOnDelivery,
+        EventKind::Registered,
+        EventKind::HalvesReleased,
+        EventKind::HalvesResent,
+        EventKind::BlockedForReplacement,
+        EventKind::WorkstationRequested,
+        EventKind::WorkstationIssued,
+        EventKind::WorkstationBlocked,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::CensusImported => "census-imported",
+            EventKind::Personalized => "personalized",
+            EventKind::Delivered => "delivered",
+            EventKind::ActivatedOnDelivery => "activated-on-delivery",
+            EventKind::Registered => "registered",
+            EventKind::HalvesReleased => "halves-released",
+            EventKind::HalvesResent => "halves-resent",
+            EventKind::BlockedForReplacement => "blocked-for-replacement",
+            EventKind::WorkstationRequested => "workstation-requested",
+            EventKind::WorkstationIssued => "workstation-issued",
+            EventKind::WorkstationBlocked => "workstation-blocked",
+        }
+    }
+
+    /// The kind a stored name stands for; `None` for a name this version does not know.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for EventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One entry of the append-only event log.
 #[derive(Debug, Clone, Serialize)]
 pub struct Event {
     pub at: i64,
-    pub kind: String,
+    pub kind: EventKind,
     pub card_number: Option<String>,
     pub entity: Option<String>,
     /// Codice fiscale of who acted, where a person did.
@@ -478,16 +538,30 @@ impl Registry {
             "SELECT at, kind, card_number, entity, actor, detail FROM events ORDER BY id",
         )?;
         let rows = statement.query_map([], |r| {
-            Ok(Event {
-                at: r.get(0)?,
-                kind: r.get(1)?,
-                card_number: r.get(2)?,
-                entity: r.get(3)?,
-                actor: r.get(4)?,
-                detail: r.get(5)?,
-            })
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
         })?;
-        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        rows.map(|row| {
+            let (at, kind, card_number, entity, actor, detail) = row?;
+            let kind = EventKind::parse(&kind).ok_or_else(|| {
+                RegistryError::Corrupt(format!("an event of unknown kind {kind:?}"))
+            })?;
+            Ok(Event {
+                at,
+                kind,
+                card_number,
+                entity,
+                actor,
+                detail,
+            })
+        })
+        .collect()
     }
 
     pub(crate) fn connection(&self) -> &Connection {
@@ -576,7 +650,7 @@ now: i64,
     append_event(
         tx,
         now,
-        "census-imported",
+        EventKind::CensusImported,
         None,
         None,
         None,
@@ -588,7 +662,7 @@ now: i64,
 pub(crate) fn append_event(
     tx: &Transaction<'_>,
     at: i64,
-    kind: &str,
+    kind: EventKind,
     card_number: Option<&str>,
     entity: Option<&str>,
     actor: Option<&str>,
@@ -596,7 +670,7 @@ pub(crate) fn append_event(
 ) -> Result<(), RegistryError> {
     tx.execute(
         "INSERT INTO events (at, kind, card_number, entity, actor, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![at, kind, card_number, entity, actor, detail],
+        params![at, kind.as_str(), card_number, entity, actor, detail],
     )?;
     Ok(())
 }
@@ -637,7 +711,7 @@ fn insert_card(tx: &Transaction<'_>, card: &NewCard<'_>) -> Result<(), RegistryE
     append_event(
         tx,
         card.now,
-        "personalized",
+        EventKind::Personalized,
         Some(card.card_number),
         Some(card.issuer_entity),
         None,
@@ -646,8 +720,8 @@ fn insert_card(tx: &Transaction<'_>, card: &NewCard<'_>) -> Result<(), RegistryE
 }
 
 #[cfg(test)]
-mod card_state_tests {
-    use super::CardState;
+mod state_tests {
+    use super::{CardState, EventKind};
 
     #[test]
     fn every_state_round_trips_and_unknown_text_is_refused() {
@@ -662,6 +736,18 @@ mod card_state_tests {
         }
         for text in ["", "Active", "revoked", "personalised", "blocked "] {
             assert_eq!(CardState::parse(text), None, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn every_event_kind_round_trips_as_its_serialized_name_and_unknown_names_are_refused() {
+        for kind in EventKind::ALL {
+            assert_eq!(EventKind::parse(kind.as_str()), Some(kind));
+            let json = serde_json::to_string(&kind).expect("json");
+            assert_eq!(json, format!("\"{}\"", kind.as_str()));
+        }
+        for text in ["", "Personalized", "personalised", "blocked", "halves released"] {
+            assert_eq!(EventKind::parse(text), None, "{text:?}");
         }
     }
 }

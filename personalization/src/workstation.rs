@@ -10,7 +10,7 @@ use rusqlite::params;
 use crate::ca::{StagingCa, WorkstationKind};
 use crate::census::{Census, EntityKind};
 use crate::issuer::Issuer;
-use crate::registry::{append_event, Registry, RegistryError};
+use crate::registry::{append_event, EventKind, Registry, RegistryError};
 use crate::secrets::MasterKey;
 use crate::{batch::BatchError, dates};
 
@@ -57,7 +57,7 @@ pub fn request_from_census(
                 append_event(
                     tx,
                     now,
-                    "workstation-requested",
+                    EventKind::WorkstationRequested,
                     None,
                     Some(&entity.code),
                     None,
@@ -110,7 +110,7 @@ pub fn request(
     append_event(
         &tx,
         now,
-        "workstation-requested",
+        EventKind::WorkstationRequested,
         None,
         Some(entity),
         None,
@@ -171,7 +171,7 @@ pub fn issue_requested(
                 bundle.certificate_der
             ],
         )?;
-        append_event(&tx, at, "workstation-issued", None, None, None, &name)?;
+        append_event(&tx, at, EventKind::WorkstationIssued, None, None, None, &name)?;
         tx.commit().map_err(RegistryError::from)?;
         issued.push(name);
     }
@@ -198,7 +198,7 @@ pub fn block(registry: &mut Registry, name: &str, now: i64) -> Result<(), BatchE
             params![serial],
         )?;
     }
-    append_event(&tx, now, "workstation-blocked", None, None, None, name)?;
+    append_event(&tx, now, EventKind::WorkstationBlocked, None, None, None, name)?;
     tx.commit().map_err(RegistryError::from)?;
     Ok(())
 }

@@ -16,6 +16,7 @@ use personalization::batch::{self, BatchError, BatchOptions};
 use personalization::ca::StagingCa;
 use personalization::census::codice_fiscale;
 use personalization::lifecycle::Batch;
+use personalization::registry::EventKind;
 use personalization::secrets;
 use piv_host::{PinOutcome, PivSession};
 use support::*;
@@ -97,7 +98,7 @@ fn check_finished(batch_dir: &Path, cut: u64) {
         .events()
         .expect("events")
         .into_iter()
-        .filter(|e| e.kind == "personalized")
+        .filter(|e| e.kind == EventKind::Personalized)
         .filter_map(|e| e.card_number)
         .collect();
     assert_eq!(

@@ -11,7 +11,7 @@ use der::{Decode, Encode};
 use personalization::batch::{self, BatchOptions};
 use personalization::ca::StagingCa;
 use personalization::lifecycle::{Batch, Mailer};
-use personalization::registry::CardState;
+use personalization::registry::{CardState, EventKind};
 use piv_host::{PinOutcome, PivSession};
 use piv_types::KeySlot;
 use support::*;
@@ -289,7 +289,7 @@ fn replacement_blocks_at_once_and_guards_the_last_mayor_or_als() {
         .expect("replace mayor");
     assert_ne!(replaced_mayor, mayor_card);
     let events = batch.registry.events().expect("events");
-    assert!(events.iter().any(|e| e.kind == "blocked-for-replacement"));
+    assert!(events.iter().any(|e| e.kind == EventKind::BlockedForReplacement));
 }
 
 #[test]
