@@ -15,6 +15,7 @@ pub struct Issuer {
 impl Issuer {
     pub fn open(ca_dir: &Path) -> Result<Self, RegistryError> {
         let path = ca_dir.join("issued.sqlite");
+        crate::private_file::ensure_private(&path).map_err(|e| RegistryError::private(&path, e))?;
         let conn = Connection::open(&path).map_err(|e| RegistryError::open(&path, e))?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.execute_batch(
@@ -26,7 +27,6 @@ impl Issuer {
              CREATE TABLE IF NOT EXISTS claims (owner TEXT PRIMARY KEY, value TEXT NOT NULL UNIQUE);
              COMMIT;",
         )?;
-        crate::registry::make_private(&path);
         Ok(Self { conn })
     }
 

@@ -172,17 +172,13 @@ impl<'a> Batch<'a> {
         let sealed = self
             .registry
             .sealed_halves(&card.card_number)?
-            .ok_or_else(|| {
-                LifecycleError::NoEscrowedHalves(card.card_number.clone())
-            })?;
+            .ok_or_else(|| LifecycleError::NoEscrowedHalves(card.card_number.clone()))?;
         let (pin, puk, password) =
             secrets::unseal_second_halves(&self.master, &card.card_number, &sealed)?;
         let (email, _) = self
             .registry
             .membership(&card.issuer_entity, &card.codice_fiscale)?
-            .ok_or_else(|| {
-                LifecycleError::NoCensusEmail(card.codice_fiscale.clone())
-            })?;
+            .ok_or_else(|| LifecycleError::NoCensusEmail(card.codice_fiscale.clone()))?;
         let release = Release {
             card_number: card.card_number.clone(),
             holder_name: card.holder.clone(),

@@ -1,4 +1,6 @@
-//! Files only their owner may read (card images, envelopes, keys), written one of two ways:
+//! Files only their owner may read (card images, envelopes, keys, the registries, the outbox), made one
+//! of these ways — [`create_new`] for a file written once, [`ensure_private`] before a database opens
+//! its file — or written one of two ways:
 //! - [`write_atomic`]: on its own, durable when it returns (temporary file created 0600, written,
 //!   fsync, rename over the target, fsync of the directory) — for a file that matters by itself;
 //! - [`write_unsynced`] for each file of a group, then one [`sync_filesystem`] for all of them — for
@@ -51,6 +53,43 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     result
 }
 
+/// Creates `path` with `bytes`, never replacing a file, durably (file and directory synced): for files
+/// written once (the CA's key, 0600; its certificate is the one public file the bureau writes, 0644).
+/// The mode is exact, whatever the umask.
+pub fn create_new(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)?;
+    file.set_permissions(fs::Permissions::from_mode(mode))?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    sync_dir_of(path)
+}
+
+/// Makes `path` a file only its owner may read: created empty (0600) if missing, narrowed to 0600 if
+/// not. For a database about to be opened by SQLite, which gives its WAL and shared-memory files the
+/// main file's mode: so no moment exists at which any of them is readable by others.
+pub fn ensure_private(path: &Path) -> io::Result<()> {
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)?;
+    file.set_permissions(fs::Permissions::from_mode(0o600))
+}
+
+/// Makes durable the directory entries of `path`'s directory (a new name, a rename, a link).
+pub fn sync_dir_of(path: &Path) -> io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    File::open(dir)?.sync_all()
+}
+
 /// Writes `bytes` to `path` (created 0600, or truncated) with no sync: durable only after a later
 /// [`sync_filesystem`].
 pub fn write_unsynced(path: &Path, bytes: &[u8]) -> io::Result<()> {
@@ -84,20 +123,32 @@ pub fn sync_filesystem(_dir: &Path, written: &[&Path]) -> io::Result<()> {
     dirs.iter().try_for_each(|dir| File::open(dir)?.sync_all())
 }
 
-fn sync_dir_of(path: &Path) -> io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    File::open(dir)?.sync_all()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn mode(path: &Path) -> u32 {
         fs::metadata(path).expect("metadata").permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn create_new_never_replaces_and_ensure_private_narrows() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let key = dir.path().join("ca.key");
+        create_new(&key, b"secret", 0o600).expect("created");
+        assert_eq!(mode(&key), 0o600);
+        let again = create_new(&key, b"other", 0o600).expect_err("exists");
+        assert_eq!(again.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(fs::read(&key).expect("read"), b"secret");
+
+        let db = dir.path().join("registry.sqlite");
+        ensure_private(&db).expect("created");
+        assert_eq!((mode(&db), fs::read(&db).expect("read").len()), (0o600, 0));
+        fs::write(&db, b"rows").expect("write");
+        fs::set_permissions(&db, fs::Permissions::from_mode(0o644)).expect("chmod");
+        ensure_private(&db).expect("narrowed");
+        assert_eq!(mode(&db), 0o600);
+        assert_eq!(fs::read(&db).expect("read"), b"rows", "never truncated");
     }
 
     #[test]

@@ -17,6 +17,11 @@ pub enum RegistryError {
         path: PathBuf,
         source: rusqlite::Error,
     },
+    #[error("cannot create {path} readable by its owner only: {source}")]
+    Private {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("registry: {0}")]
     Sql(#[from] rusqlite::Error),
     #[error("card numbers of issuer {0} are exhausted")]
@@ -26,19 +31,18 @@ pub enum RegistryError {
 }
 
 impl RegistryError {
+    pub(crate) fn private(path: &Path, source: std::io::Error) -> Self {
+        RegistryError::Private {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
     pub(crate) fn open(path: &Path, source: rusqlite::Error) -> Self {
         RegistryError::Open {
             path: path.to_path_buf(),
             source,
         }
-    }
-}
-
-/// Restricts a file to its owner (registry and escrow data are private).
-pub(crate) fn make_private(path: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    if let Err(error) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
-        tracing::warn!(path = %path.display(), %error, "cannot make the file private");
     }
 }
 
@@ -253,6 +257,7 @@ impl Registry {
     /// Opens (creating if needed) the registry of a batch directory.
     pub fn open(batch_dir: &Path) -> Result<Self, RegistryError> {
         let path = batch_dir.join("registry.sqlite");
+        crate::private_file::ensure_private(&path).map_err(|e| RegistryError::private(&path, e))?;
         let conn = Connection::open(&path).map_err(|e| RegistryError::open(&path, e))?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.execute_batch(
@@ -260,7 +265,6 @@ impl Registry {
         )?;
         // One transaction: a dozen CREATE statements would otherwise be a dozen durable commits.
         conn.execute_batch(&format!("BEGIN IMMEDIATE; {SCHEMA} COMMIT;"))?;
-        make_private(&path);
         Ok(Self { conn })
     }
 
@@ -604,13 +608,12 @@ fn batch_id_in(conn: &Connection) -> Result<String, RegistryError> {
         .ok_or_else(|| RegistryError::Corrupt("the batch id was not recorded".into()))
 }
 
-
 /// Records the census (once per batch), with its digest so a rerun can check it is the same one.
 fn import_census_in(
-tx: &Transaction<'_>,
-census: &Census,
-digest: &str,
-now: i64,
+    tx: &Transaction<'_>,
+    census: &Census,
+    digest: &str,
+    now: i64,
 ) -> Result<(), RegistryError> {
     tx.execute(
         "INSERT INTO meta (key, value) VALUES ('census_digest', ?1)",
@@ -746,8 +749,33 @@ mod state_tests {
             let json = serde_json::to_string(&kind).expect("json");
             assert_eq!(json, format!("\"{}\"", kind.as_str()));
         }
-        for text in ["", "Personalized", "personalised", "blocked", "halves released"] {
+        for text in [
+            "",
+            "Personalized",
+            "personalised",
+            "blocked",
+            "halves released",
+        ] {
             assert_eq!(EventKind::parse(text), None, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn the_registry_and_its_wal_and_shared_memory_files_are_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut registry = super::Registry::open(dir.path()).expect("open");
+        registry.batch_id().expect("a write");
+        for name in [
+            "registry.sqlite",
+            "registry.sqlite-wal",
+            "registry.sqlite-shm",
+        ] {
+            let mode = std::fs::metadata(dir.path().join(name))
+                .expect(name)
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{name}");
         }
     }
 }

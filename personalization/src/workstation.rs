@@ -171,7 +171,15 @@ pub fn issue_requested(
                 bundle.certificate_der
             ],
         )?;
-        append_event(&tx, at, EventKind::WorkstationIssued, None, None, None, &name)?;
+        append_event(
+            &tx,
+            at,
+            EventKind::WorkstationIssued,
+            None,
+            None,
+            None,
+            &name,
+        )?;
         tx.commit().map_err(RegistryError::from)?;
         issued.push(name);
     }
@@ -198,7 +206,15 @@ pub fn block(registry: &mut Registry, name: &str, now: i64) -> Result<(), BatchE
             params![serial],
         )?;
     }
-    append_event(&tx, now, EventKind::WorkstationBlocked, None, None, None, name)?;
+    append_event(
+        &tx,
+        now,
+        EventKind::WorkstationBlocked,
+        None,
+        None,
+        None,
+        name,
+    )?;
     tx.commit().map_err(RegistryError::from)?;
     Ok(())
 }

@@ -289,7 +289,9 @@ fn replacement_blocks_at_once_and_guards_the_last_mayor_or_als() {
         .expect("replace mayor");
     assert_ne!(replaced_mayor, mayor_card);
     let events = batch.registry.events().expect("events");
-    assert!(events.iter().any(|e| e.kind == EventKind::BlockedForReplacement));
+    assert!(events
+        .iter()
+        .any(|e| e.kind == EventKind::BlockedForReplacement));
 }
 
 #[test]

@@ -199,9 +199,9 @@ impl Line<'_> {
             handles
                 .into_iter()
                 .map(|handle| {
-                    handle.join().unwrap_or_else(|_| {
-                        Err(BatchError::LinePanicked("a worker"))
-                    })
+                    handle
+                        .join()
+                        .unwrap_or_else(|_| Err(BatchError::LinePanicked("a worker")))
                 })
                 .collect()
         });

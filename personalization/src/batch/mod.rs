@@ -81,7 +81,9 @@ pub enum BatchError {
     ServerCertificatesExhausted(String),
     #[error("no workstation certificate named {0}")]
     UnknownWorkstation(String),
-    #[error("entity {0} has no issued workstation certificates (run `bureau workstation issue` first)")]
+    #[error(
+        "entity {0} has no issued workstation certificates (run `bureau workstation issue` first)"
+    )]
     NoWorkstationCertificates(String),
     #[error("cannot build the archive: {0}")]
     Archive(String),
@@ -220,10 +222,9 @@ pub fn personalize(
     let mut registry = Registry::open(batch_dir)?;
     let steps = DurableSteps::new(options.crash_after_durable_step);
     let now = dates::unix(options.now);
-    let (batch_id, census_record) =
-        registry.set_up_batch(&census, &digest, now, |tx| {
-            workstation::request_from_census(tx, &census, now)
-        })?;
+    let (batch_id, census_record) = registry.set_up_batch(&census, &digest, now, |tx| {
+        workstation::request_from_census(tx, &census, now)
+    })?;
     if census_record == CensusRecord::Changed {
         return Err(BatchError::CensusChanged {
             batch: batch_dir.to_path_buf(),
@@ -270,9 +271,7 @@ pub fn personalize(
                     .registrations
                     .first()
                     .map(|r| r.entity.as_str())
-                    .ok_or_else(|| {
-                        BatchError::NoRegistration(person.codice_fiscale.clone())
-                    })?;
+                    .ok_or_else(|| BatchError::NoRegistration(person.codice_fiscale.clone()))?;
                 pending.push((person, issuer_entity));
             }
         }
@@ -337,9 +336,9 @@ pub fn personalize(
                 (Ok(_), Some(group)) => claim(group, &mut summary, &mut done, progress),
                 _ => Ok(Vec::new()),
             };
-            let made = making.join().unwrap_or_else(|_| {
-                Err(BatchError::LinePanicked("the thread making a group"))
-            });
+            let made = making
+                .join()
+                .unwrap_or_else(|_| Err(BatchError::LinePanicked("the thread making a group")));
             (made, committed, next)
         });
         // The first failure in step order is the batch's.

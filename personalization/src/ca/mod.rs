@@ -10,9 +10,8 @@ mod x509;
 #[cfg(test)]
 mod tests;
 
-use std::fs::{self, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -153,19 +152,9 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CaError + '_ {
     }
 }
 
-/// Writes a new file (never replacing one) with the given mode.
+/// Writes a new file (never replacing one) with the given mode, durably.
 fn create_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), CaError> {
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(path)
-        .map_err(io(path))?;
-    // The umask may have narrowed the mode; make it exact.
-    file.set_permissions(fs::Permissions::from_mode(mode))
-        .map_err(io(path))?;
-    file.write_all(contents).map_err(io(path))?;
-    file.sync_all().map_err(io(path))
+    crate::private_file::create_new(path, contents, mode).map_err(io(path))
 }
 
 impl StagingCa {
@@ -180,11 +169,7 @@ impl StagingCa {
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                fs::DirBuilder::new()
-                    .recursive(true)
-                    .mode(0o700)
-                    .create(dir)
-                    .map_err(io(dir))?;
+                crate::private_file::create_dir(dir).map_err(io(dir))?;
             }
             Err(e) => return Err(io(dir)(e)),
         }

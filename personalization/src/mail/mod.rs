@@ -8,9 +8,7 @@ mod smtp;
 mod tests;
 
 use std::fmt;
-use std::fs::{self, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -340,28 +338,13 @@ pub fn write_outbox(
     date: SystemTime,
 ) -> Result<PathBuf, MailError> {
     let message = compose(release, from, date)?;
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(io(dir))?;
+    crate::private_file::create_dir(dir).map_err(io(dir))?;
     let card = &release.card_number;
 
     let mut nonce = [0u8; 6];
     getrandom::fill(&mut nonce).map_err(|_| MailError::Random)?;
     let temp = dir.join(format!(".{card}.{}.eml.tmp", hex::encode(nonce)));
-    let written = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&temp)
-            .map_err(io(&temp))?;
-        file.set_permissions(fs::Permissions::from_mode(0o600))
-            .map_err(io(&temp))?;
-        file.write_all(&message).map_err(io(&temp))?;
-        file.sync_all().map_err(io(&temp))
-    })();
+    let written = crate::private_file::create_new(&temp, &message, 0o600).map_err(io(&temp));
     let result = written.and_then(|()| {
         let mut next = 1 + fs::read_dir(dir)
             .map_err(io(dir))?
@@ -372,7 +355,11 @@ pub fn write_outbox(
         loop {
             let target = dir.join(format!("{card}-{next}.eml"));
             match fs::hard_link(&temp, &target) {
-                Ok(()) => return Ok(target),
+                Ok(()) => {
+                    // INVARIANT: the message's name is on disk before we say it is in the outbox.
+                    crate::private_file::sync_dir_of(&target).map_err(io(&target))?;
+                    return Ok(target);
+                }
                 // Another writer took this number meanwhile: try the next one.
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => next += 1,
                 Err(e) => return Err(io(&target)(e)),
