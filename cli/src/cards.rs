@@ -8,16 +8,24 @@ use card_os::{AppletRegistry, Card, Durability};
 pub fn registry() -> AppletRegistry {
     AppletRegistry::new()
         .register(piv_applet::aid(), piv_applet::factory)
+        .register(yubikey_mgmt_applet::aid(), yubikey_mgmt_applet::factory)
         .register(demo_applet::aid(), demo_applet::factory)
 }
 
-/// The applets of a new card: PIV (selected at power-up, as on a PIV token) and the demo applet.
+/// The applets of a new card: PIV (selected at power-up, as on a PIV token), the YubiKey management
+/// applet (what `ykman info` reads; it reports the PIV serial when the card is made with one) and the
+/// demo applet.
 pub fn installations(piv: &piv_applet::InstallParams) -> Vec<card_os::Installation> {
     vec![
         card_os::Installation {
             aid: piv_applet::aid(),
             params: piv.to_bytes(),
             default_selected: true,
+        },
+        card_os::Installation {
+            aid: yubikey_mgmt_applet::aid(),
+            params: yubikey_mgmt_applet::install_params((piv.serial != 0).then_some(piv.serial)),
+            default_selected: false,
         },
         card_os::Installation {
             aid: demo_applet::aid(),

@@ -51,8 +51,10 @@ fn piv_card(path: &Path, seed: usize) -> Vec<u8> {
         .quiet()
         .run()
         .ok();
+    // The applets `tessera card new` installs (cli/src/cards.rs).
     let registry = AppletRegistry::new()
         .register(piv_applet::aid(), piv_applet::factory)
+        .register(yubikey_mgmt_applet::aid(), yubikey_mgmt_applet::factory)
         .register(demo_applet::aid(), demo_applet::factory);
     let card = Card::open(path, &registry, Durability::Relaxed).expect("open card");
     let shared: SharedCard = Arc::new(Mutex::new(card));

@@ -244,3 +244,40 @@ fn ykman_matrix() {
         .fails()
         .has("No key stored in slot 9A");
 }
+
+/// `ykman info` reads the YubiKey management applet (`applets/yubikey-mgmt`): the firmware version,
+/// the serial the card was made with, its form factor and PIV as its one application — instead of
+/// guessing "3.0.0" by probing applets.
+#[test]
+fn ykman_info_reads_the_management_applet() {
+    if !optional("ykman", YKMAN_HINT) {
+        return;
+    }
+    let rig = Rig::start(&["--atr", "ykman", "--serial", "7654321"]);
+    let info = rig.ykman(&["info"]).ok();
+    assert_eq!(
+        info.field("Firmware version:"),
+        "5.7.1",
+        "{}",
+        info.describe()
+    );
+    assert_eq!(
+        info.field("Serial number:"),
+        "7654321",
+        "{}",
+        info.describe()
+    );
+    assert_eq!(
+        info.field("Form factor:"),
+        "Keychain (USB-A)",
+        "{}",
+        info.describe()
+    );
+    assert_eq!(info.field("PIV"), "Enabled", "{}", info.describe());
+    assert_eq!(info.field("OATH"), "Not available", "{}", info.describe());
+    // The serial it reports is the PIV applet's.
+    rig.ykman(&["piv", "info"]).ok();
+    rig.ykpiv(&["-a", "status"])
+        .ok()
+        .has("Serial Number:\t7654321");
+}
