@@ -1,9 +1,8 @@
-//! Crypto services the card offers its applets: randomness (OS or seeded), SHA-256, P-256 keys, and
+//! Crypto services the card offers its applets: randomness (OS or seeded), SHA-256, P-256 and P-384 keys, and
 //! block ciphers for management keys. Applets hold keys only as bytes in their store; these services turn
 //! them into operations. Sharp tools (prehash signing, raw key import) live in [`hazmat`].
 
 use aes::cipher::{Block, BlockCipherDecrypt, BlockCipherEncrypt, KeyInit};
-use p256::elliptic_curve::sec1::ToSec1Point;
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
 use sha2::{Digest, Sha256};
@@ -87,35 +86,46 @@ impl BlockCipher {
     }
 }
 
-/// A P-256 key pair. The private scalar is zeroized on drop (p256's `SecretKey` does it).
-pub struct P256KeyPair {
-    secret: p256::SecretKey,
+/// A key pair on a NIST curve, one type per curve (the curves' crates share no type we could be generic
+/// over without a wall of trait bounds). The private scalar is zeroized on drop (the crates'
+/// `SecretKey` does it).
+macro_rules! ec_key_pair {
+    ($name:ident, $curve:ident, $scalar_len:literal, $what:literal) => {
+        #[doc = concat!("A ", $what, " key pair.")]
+        pub struct $name {
+            secret: $curve::SecretKey,
+        }
+
+        impl $name {
+            #[doc = concat!("The private scalar, ", $scalar_len, " bytes big-endian, for storing in the applet's persistent memory.")]
+            pub fn private_bytes(&self) -> Zeroizing<[u8; $scalar_len]> {
+                let bytes = self.secret.to_bytes();
+                let mut out = Zeroizing::new([0u8; $scalar_len]);
+                out.copy_from_slice(bytes.as_slice());
+                out
+            }
+
+            /// The public key as an uncompressed SEC1 point `04 ‖ X ‖ Y`.
+            pub fn public_point(&self) -> Vec<u8> {
+                use $curve::elliptic_curve::sec1::ToSec1Point as _;
+                self.secret
+                    .public_key()
+                    .to_sec1_point(false)
+                    .as_bytes()
+                    .to_vec()
+            }
+        }
+
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(concat!(stringify!($name), "(<secret>)"))
+            }
+        }
+    };
 }
 
-impl P256KeyPair {
-    /// The private scalar, 32 bytes big-endian, for storing in the applet's persistent memory.
-    pub fn private_bytes(&self) -> Zeroizing<[u8; 32]> {
-        let bytes = self.secret.to_bytes();
-        let mut out = Zeroizing::new([0u8; 32]);
-        out.copy_from_slice(bytes.as_slice());
-        out
-    }
-
-    /// The public key as an uncompressed SEC1 point `04 ‖ X ‖ Y` (65 bytes).
-    pub fn public_point(&self) -> Vec<u8> {
-        self.secret
-            .public_key()
-            .to_sec1_point(false)
-            .as_bytes()
-            .to_vec()
-    }
-}
-
-impl std::fmt::Debug for P256KeyPair {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("P256KeyPair(<secret>)")
-    }
-}
+ec_key_pair!(P256KeyPair, p256, 32, "P-256");
+ec_key_pair!(P384KeyPair, p384, 48, "P-384");
 
 impl Crypto {
     pub fn new(rng: CardRng) -> Self {
@@ -182,6 +192,32 @@ impl Crypto {
         Ok(Secret::new(shared.raw_secret_bytes().to_vec()))
     }
 
+    /// Generates a P-384 key pair on the card.
+    pub fn generate_p384(&mut self) -> Result<P384KeyPair, CryptoError> {
+        loop {
+            let mut candidate = Zeroizing::new([0u8; 48]);
+            self.fill_random(candidate.as_mut())?;
+            // Rejection sampling, as for P-256.
+            if let Ok(secret) = p384::SecretKey::from_slice(candidate.as_ref()) {
+                return Ok(P384KeyPair { secret });
+            }
+        }
+    }
+
+    /// The P-384 key pair whose private scalar is stored as these 48 bytes.
+    pub fn p384_from_private(bytes: &[u8]) -> Result<P384KeyPair, CryptoError> {
+        let secret = p384::SecretKey::from_slice(bytes).map_err(|_| CryptoError::InvalidKey)?;
+        Ok(P384KeyPair { secret })
+    }
+
+    /// P-384 ECDH: the x coordinate of `private × peer_point`.
+    pub fn ecdh_p384(key: &P384KeyPair, peer_point: &[u8]) -> Result<Secret, CryptoError> {
+        let peer =
+            p384::PublicKey::from_sec1_bytes(peer_point).map_err(|_| CryptoError::InvalidPoint)?;
+        let shared = key.secret.diffie_hellman(&peer);
+        Ok(Secret::new(shared.raw_secret_bytes().to_vec()))
+    }
+
     /// ECB encryption of whole blocks.
     pub fn block_encrypt(
         cipher: BlockCipher,
@@ -244,7 +280,7 @@ fn block_apply(
 /// Sharp tools. Prehash signing trusts the caller to have hashed the message; key import trusts the
 /// caller with raw private key bytes. Use them only where a protocol demands exactly that.
 pub mod hazmat {
-    use super::{CryptoError, P256KeyPair};
+    use super::{CryptoError, P256KeyPair, P384KeyPair};
 
     /// ECDSA over a hash the host computed (PIV GENERAL AUTHENTICATE). Hashes shorter than 32 bytes are
     /// left-padded with zeros, which leaves their integer value — what ECDSA signs — unchanged.
@@ -259,6 +295,22 @@ pub mod hazmat {
         // a scalar multiplication that nearly doubles the cost of every signature.
         let scalar = key.secret.to_nonzero_scalar();
         let (signature, _) = ecdsa::hazmat::sign_prehashed_rfc6979::<p256::NistP256, sha2::Sha256>(
+            &scalar,
+            &padded,
+            &[],
+        );
+        Ok(signature.to_der().as_bytes().to_vec())
+    }
+
+    /// [`sign_prehash`] on P-384: hashes of up to 48 bytes (SHA-384), RFC 6979 nonces with SHA-384.
+    pub fn sign_prehash_p384(key: &P384KeyPair, hash: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        if hash.is_empty() || hash.len() > 48 {
+            return Err(CryptoError::SignatureFailed);
+        }
+        let mut padded = [0u8; 48];
+        padded[48 - hash.len()..].copy_from_slice(hash);
+        let scalar = key.secret.to_nonzero_scalar();
+        let (signature, _) = ecdsa::hazmat::sign_prehashed_rfc6979::<p384::NistP384, sha2::Sha384>(
             &scalar,
             &padded,
             &[],
@@ -322,6 +374,44 @@ mod tests {
         );
         let restored = Crypto::p256_from_private(key.private_bytes().as_ref()).unwrap();
         assert_eq!(restored.public_point(), point);
+    }
+
+    #[test]
+    fn p384_sign_verifies_matches_the_reference_signer_and_ecdh_agrees() {
+        use p384::ecdsa::signature::hazmat::{PrehashSigner, PrehashVerifier as _};
+        let mut crypto = Crypto::new(CardRng::seeded(2, 0));
+        let key = crypto.generate_p384().unwrap();
+        let point = key.public_point();
+        assert_eq!((point.len(), point[0]), (97, 0x04));
+        let hash: [u8; 48] = sha2::Sha384::digest(b"hello").into();
+        let der = hazmat::sign_prehash_p384(&key, &hash).unwrap();
+        let verifying = p384::ecdsa::VerifyingKey::from_sec1_bytes(&point).unwrap();
+        let signature = p384::ecdsa::DerSignature::from_bytes(&der).unwrap();
+        verifying.verify_prehash(&hash, &signature).unwrap();
+        let reference: p384::ecdsa::DerSignature =
+            p384::ecdsa::SigningKey::from_slice(key.private_bytes().as_ref())
+                .unwrap()
+                .sign_prehash(&hash)
+                .unwrap();
+        assert_eq!(der, reference.as_bytes());
+        // A SHA-256 hash signs as its zero-padded value, as on P-256.
+        let short = hazmat::sign_prehash_p384(&key, &hash[..32]).unwrap();
+        let mut padded = [0u8; 48];
+        padded[16..].copy_from_slice(&hash[..32]);
+        let signature = p384::ecdsa::DerSignature::from_bytes(&short).unwrap();
+        verifying.verify_prehash(&padded, &signature).unwrap();
+        assert!(hazmat::sign_prehash_p384(&key, &[0; 49]).is_err());
+        assert!(hazmat::sign_prehash_p384(&key, &[]).is_err());
+
+        let again = Crypto::p384_from_private(key.private_bytes().as_ref()).unwrap();
+        assert_eq!(again.public_point(), point);
+        let other = crypto.generate_p384().unwrap();
+        let ab = Crypto::ecdh_p384(&key, &other.public_point()).unwrap();
+        let ba = Crypto::ecdh_p384(&other, &point).unwrap();
+        assert_eq!(ab.expose(), ba.expose());
+        assert_eq!(ab.expose().len(), 48);
+        assert!(Crypto::ecdh_p384(&key, &[0x04; 97]).is_err());
+        assert!(Crypto::p384_from_private(&[0; 48]).is_err());
     }
 
     #[test]

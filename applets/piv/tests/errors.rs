@@ -51,7 +51,7 @@ fn key_errors() {
     default_auth(&mut card);
     // Unsupported algorithms and slots.
     assert_eq!(tx(&mut card, "00 47 00 9A 05 AC 03 80 01 07"), "6A80");
-    assert_eq!(tx(&mut card, "00 47 00 9A 05 AC 03 80 01 14"), "6A80");
+    assert_eq!(tx(&mut card, "00 47 00 9A 05 AC 03 80 01 E0"), "6A80");
     assert_eq!(tx(&mut card, "00 47 00 9B 05 AC 03 80 01 11"), "6A86");
     assert_eq!(tx(&mut card, "00 47 00 F9 05 AC 03 80 01 11"), "6A86");
     assert_eq!(tx(&mut card, "00 47 01 9A 05 AC 03 80 01 11"), "6A86");

@@ -594,3 +594,107 @@ fn installation_parameters_are_applied() {
         card_os::Card::create(config(1), &registry(), &[inst], card_os::Storage::Memory).is_err()
     );
 }
+
+/// P-384 (algorithm 14), as YubiKey 5.7 does it: generated and imported keys, SHA-384 signatures,
+/// ECDH, metadata and attestation.
+#[test]
+fn p384_keys_generate_sign_agree_report_and_attest() {
+    use p384::ecdsa::signature::hazmat::PrehashVerifier;
+    use sha2::Digest;
+    let mut card = card();
+    default_auth(&mut card);
+    // GENERATE: 7F49 { 86 61 04‖X‖Y } — a 97-byte point.
+    let (answer, status) = tx_all(&mut card, &h("00 47 00 9D 05 AC 03 80 01 14 00"));
+    assert_eq!(status, 0x9000);
+    let template = card_os::apdu::tlv::find(&answer, 0x7F49u32)
+        .unwrap()
+        .unwrap();
+    let point = card_os::apdu::tlv::find(template, 0x86u32)
+        .unwrap()
+        .unwrap()
+        .to_vec();
+    assert_eq!((point.len(), point[0]), (97, 0x04));
+    let verifying = p384::ecdsa::VerifyingKey::from_sec1_bytes(&point).unwrap();
+
+    // Sign a SHA-384 hash (9D: PIN once).
+    let hash: [u8; 48] = sha2::Sha384::digest(b"tessera").into();
+    let mut sign = h("00 87 14 9D 36 7C 34 82 00 81 30");
+    sign.extend_from_slice(&hash);
+    sign.push(0x00);
+    assert_eq!(txb(&mut card, &sign), h("6982"), "the PIN first");
+    tx(&mut card, VERIFY_DEFAULT_PIN);
+    let (answer, status) = tx_all(&mut card, &sign);
+    assert_eq!(status, 0x9000);
+    let inner = card_os::apdu::tlv::find(&answer, 0x7Cu32).unwrap().unwrap();
+    let der = card_os::apdu::tlv::find(inner, 0x82u32).unwrap().unwrap();
+    let signature = p384::ecdsa::DerSignature::from_bytes(der).unwrap();
+    verifying.verify_prehash(&hash, &signature).unwrap();
+    // The P-256 algorithm byte on a P-384 key is refused.
+    assert_eq!(tx(&mut card, "00 87 11 9D 07 7C 05 82 00 81 01 AA"), "6A86");
+
+    // ECDH with a host key: both sides agree.
+    let host = p384::SecretKey::from_slice(&[0x42; 48]).unwrap();
+    let host_point = {
+        use p384::elliptic_curve::sec1::ToSec1Point;
+        host.public_key().to_sec1_point(false).as_bytes().to_vec()
+    };
+    let mut ecdh = h("00 87 14 9D 67 7C 65 82 00 85 61");
+    ecdh.extend_from_slice(&host_point);
+    ecdh.push(0x00);
+    let (answer, status) = tx_all(&mut card, &ecdh);
+    assert_eq!(status, 0x9000);
+    let inner = card_os::apdu::tlv::find(&answer, 0x7Cu32).unwrap().unwrap();
+    let shared = card_os::apdu::tlv::find(inner, 0x82u32).unwrap().unwrap();
+    let card_public = p384::PublicKey::from_sec1_bytes(&point).unwrap();
+    let expected = p384::ecdh::diffie_hellman(host.to_nonzero_scalar(), card_public.as_affine());
+    assert_eq!(shared, expected.raw_secret_bytes().as_slice());
+
+    // Metadata: algorithm 14, PIN once / touch never, generated, the point.
+    let metadata = tx(&mut card, "00 F7 00 9D 00");
+    assert!(
+        metadata.starts_with(&format!(
+            "010114020202010301010463866104{}",
+            hex::encode_upper(&point[1..])
+        )),
+        "{metadata}"
+    );
+
+    // Attestation: a certificate for the P-384 key, signed by the F9 (P-256) key.
+    let (attestation, status) = tx_all(&mut card, &h("00 F9 9D 00 00"));
+    assert_eq!(status, 0x9000);
+    let cert = Certificate::from_der(&attestation).unwrap();
+    assert_eq!(
+        cert.tbs_certificate()
+            .subject_public_key_info()
+            .subject_public_key
+            .raw_bytes(),
+        &point[..]
+    );
+
+    // IMPORT: a P-384 scalar (06 30 d); the metadata says imported and shows its point.
+    let scalar = [0x17u8; 48];
+    let mut import = h("00 FE 14 9E 32 06 30");
+    import.extend_from_slice(&scalar);
+    assert_eq!(txb(&mut card, &import), h("9000"));
+    let imported = p384::SecretKey::from_slice(&scalar).unwrap();
+    let imported_point = {
+        use p384::elliptic_curve::sec1::ToSec1Point;
+        imported
+            .public_key()
+            .to_sec1_point(false)
+            .as_bytes()
+            .to_vec()
+    };
+    let metadata = tx(&mut card, "00 F7 00 9E 00");
+    assert!(
+        metadata.starts_with(&format!(
+            "010114020201010301020463866104{}",
+            hex::encode_upper(&imported_point[1..])
+        )),
+        "{metadata}"
+    );
+    // A scalar of P-256's length is the wrong length for algorithm 14.
+    let mut short = h("00 FE 14 9E 22 06 20");
+    short.extend_from_slice(&[0x17; 32]);
+    assert_eq!(txb(&mut card, &short), h("6A80"));
+}

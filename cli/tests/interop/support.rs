@@ -218,7 +218,8 @@ impl Rig {
         run_in(Some(self.dir.path()), "openssl", args, &[])
     }
 
-    /// The 65-byte uncompressed P-256 point of a PEM public key (SubjectPublicKeyInfo).
+    /// The uncompressed point (65 bytes on P-256, 97 on P-384) of a PEM public key
+    /// (SubjectPublicKeyInfo).
     pub fn pubkey_point(&self, pem: &str) -> Vec<u8> {
         let der = format!("{pem}.der");
         self.openssl(&[
@@ -226,17 +227,16 @@ impl Rig {
         ])
         .ok();
         let der = fs::read(&der).expect("read DER public key");
-        // SEQUENCE { SEQUENCE { ecPublicKey, prime256v1 }, BIT STRING 00 04‖X‖Y }: 26 header bytes.
-        assert_eq!(
-            der.len(),
-            91,
-            "not a P-256 public key: {}",
-            hex::encode(&der)
-        );
-        der[26..].to_vec()
+        // SEQUENCE { SEQUENCE { ecPublicKey, curve }, BIT STRING 00 04‖X‖Y }: 26 header bytes before
+        // a P-256 point (prime256v1), 23 before a P-384 one (secp384r1, a shorter OID).
+        match der.len() {
+            91 => der[26..].to_vec(),
+            120 => der[23..].to_vec(),
+            _ => panic!("not a P-256 or P-384 public key: {}", hex::encode(&der)),
+        }
     }
 
-    /// The P-256 point of a PEM certificate's public key.
+    /// The point of a PEM certificate's public key.
     pub fn cert_point(&self, cert: &str) -> Vec<u8> {
         let pem = format!("{cert}.pub.pem");
         self.openssl(&["x509", "-in", cert, "-pubkey", "-noout", "-out", &pem])

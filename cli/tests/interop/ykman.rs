@@ -188,6 +188,63 @@ fn ykman_matrix() {
         .has(": OK");
     assert_eq!(rig.cert_point(&att), point, "attested key is not 9A's key");
 
+    step("P-384 in 9d: keys generate, a self-signed certificate signed by the card, attest");
+    let pub9d = rig.file("9d.pub");
+    rig.ykman(&[
+        "piv",
+        "keys",
+        "generate",
+        "-m",
+        MGM_DEFAULT,
+        "-a",
+        "ECCP384",
+        "9d",
+        &pub9d,
+    ])
+    .ok()
+    .has("Private key generated in slot 9D");
+    let point384 = rig.pubkey_point(&pub9d);
+    assert_eq!(point384.len(), 97, "an uncompressed P-384 point");
+    let key_info = rig.ykman(&["piv", "keys", "info", "9d"]).ok();
+    assert_eq!(
+        key_info.field("Algorithm:"),
+        "ECCP384",
+        "{}",
+        key_info.describe()
+    );
+    rig.ykman(&[
+        "piv",
+        "certificates",
+        "generate",
+        "-m",
+        MGM_DEFAULT,
+        "-P",
+        PIN,
+        "-s",
+        "CN=ykman-9d",
+        "9d",
+        &pub9d,
+    ])
+    .ok()
+    .has("Certificate generated in slot KEY_MANAGEMENT.");
+    let cert9d = rig.file("9d.crt");
+    rig.ykman(&["piv", "certificates", "export", "9d", &cert9d])
+        .ok();
+    rig.openssl(&["verify", "-CAfile", &cert9d, &cert9d])
+        .ok()
+        .has(": OK");
+    assert_eq!(rig.cert_point(&cert9d), point384);
+    let att9d = rig.file("att9d.pem");
+    rig.ykman(&["piv", "keys", "attest", "9d", &att9d]).ok();
+    rig.openssl(&["verify", "-partial_chain", "-CAfile", &f9, &att9d])
+        .ok()
+        .has(": OK");
+    assert_eq!(
+        rig.cert_point(&att9d),
+        point384,
+        "attested key is not 9D's key"
+    );
+
     step("access set-retries 6/5");
     rig.ykman(&[
         "piv",

@@ -21,7 +21,8 @@ use piv_types::{
 };
 
 /// The asymmetric algorithms this card implements; the parser refuses the others.
-pub const SUPPORTED_KEY_ALGORITHMS: &[KeyAlgorithm] = &[KeyAlgorithm::EccP256];
+pub const SUPPORTED_KEY_ALGORITHMS: &[KeyAlgorithm] =
+    &[KeyAlgorithm::EccP256, KeyAlgorithm::EccP384];
 
 /// SP 800-78 gives 3-key Triple DES a second identifier, `00`; OpenSC asks for a 9B challenge with it.
 const ALG_TRIPLE_DES_ALIAS: u8 = 0x00;
@@ -561,9 +562,18 @@ mod tests {
                 op: SlotOp::Sign { .. }
             }
         ));
-        // RSA and P-384 are not implemented yet: refused by P1.
+        // RSA is not implemented yet: refused by P1. P-384 is (a hash of up to 48 bytes).
         assert_eq!(sw(parse("0087079A077C0582008101AA")), 0x6A86);
-        assert_eq!(sw(parse("0087149A077C0582008101AA")), 0x6A86);
+        assert!(matches!(
+            parse("0087149A077C0582008101AA").unwrap(),
+            PivCommand::SlotAuth {
+                alg: KeyAlgorithm::EccP384,
+                op: SlotOp::Sign { .. },
+                ..
+            }
+        ));
+        let too_long = format!("0087149A377C3582008131{}", "AA".repeat(49));
+        assert_eq!(sw(parse(&too_long)), 0x6A80);
         // ECDH with a point of the wrong length for P-256.
         assert_eq!(sw(parse("0087119A087C06820085020401")), 0x6A80);
     }

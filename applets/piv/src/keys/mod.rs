@@ -1,10 +1,12 @@
-//! Asymmetric key slots (P-256 only): GENERATE, IMPORT, sign / ECDH through GENERAL AUTHENTICATE,
+//! Asymmetric key slots (P-256 and P-384): GENERATE, IMPORT, sign / ECDH through GENERAL AUTHENTICATE,
 //! MOVE / DELETE, and the slot part of GET METADATA.
 //!
-//! A key record (`REC_KEY_BASE + slot`) is `alg, pin policy, touch policy, origin, d[32], point[65]`.
+//! A key record (`REC_KEY_BASE + slot`) is `alg, pin policy, touch policy, origin, d[n], point[2n+1]`,
+//! `n` the curve's scalar length (32 for P-256, 48 for P-384).
 
 use card_os::apdu::tlv;
-use card_os::crypto::{hazmat, Crypto, P256KeyPair};
+use card_os::crypto::{hazmat, Crypto, CryptoError, P256KeyPair, P384KeyPair};
+use card_os::Secret;
 use card_os::{CardError, Context, Reply, Requirement};
 use piv_types::{tag, KeyAlgorithm, KeySlot, PinPolicy, TouchPolicy};
 use zeroize::Zeroizing;
@@ -27,7 +29,65 @@ impl Origin {
     }
 }
 
-const RECORD_LEN: usize = 4 + 32 + 65;
+/// A key pair on one of the curves this card implements.
+pub enum KeyPair {
+    P256(P256KeyPair),
+    P384(P384KeyPair),
+}
+
+impl KeyPair {
+    fn generate(crypto: &mut Crypto, algorithm: KeyAlgorithm) -> Result<Self, CardError> {
+        Ok(match algorithm {
+            KeyAlgorithm::EccP256 => KeyPair::P256(crypto.generate_p256()?),
+            KeyAlgorithm::EccP384 => KeyPair::P384(crypto.generate_p384()?),
+            other => return Err(not_implemented(other)),
+        })
+    }
+
+    fn from_private(algorithm: KeyAlgorithm, private: &[u8]) -> Result<Self, CryptoError> {
+        match algorithm {
+            KeyAlgorithm::EccP256 => Crypto::p256_from_private(private).map(KeyPair::P256),
+            KeyAlgorithm::EccP384 => Crypto::p384_from_private(private).map(KeyPair::P384),
+            _ => Err(CryptoError::InvalidKey),
+        }
+    }
+
+    fn algorithm(&self) -> KeyAlgorithm {
+        match self {
+            KeyPair::P256(_) => KeyAlgorithm::EccP256,
+            KeyPair::P384(_) => KeyAlgorithm::EccP384,
+        }
+    }
+
+    fn private_bytes(&self) -> Zeroizing<Vec<u8>> {
+        match self {
+            KeyPair::P256(pair) => Zeroizing::new(pair.private_bytes().to_vec()),
+            KeyPair::P384(pair) => Zeroizing::new(pair.private_bytes().to_vec()),
+        }
+    }
+
+    fn public_point(&self) -> Vec<u8> {
+        match self {
+            KeyPair::P256(pair) => pair.public_point(),
+            KeyPair::P384(pair) => pair.public_point(),
+        }
+    }
+
+    /// ECDSA over a hash the host computed (of up to the curve's scalar length).
+    pub fn sign_prehash(&self, hash: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        match self {
+            KeyPair::P256(pair) => hazmat::sign_prehash(pair, hash),
+            KeyPair::P384(pair) => hazmat::sign_prehash_p384(pair, hash),
+        }
+    }
+
+    fn ecdh(&self, point: &[u8]) -> Result<Secret, CryptoError> {
+        match self {
+            KeyPair::P256(pair) => Crypto::ecdh(pair, point),
+            KeyPair::P384(pair) => Crypto::ecdh_p384(pair, point),
+        }
+    }
+}
 
 /// A stored key, private part zeroized on drop.
 pub struct StoredKey {
@@ -51,12 +111,14 @@ impl std::fmt::Debug for StoredKey {
 }
 
 impl StoredKey {
-    pub fn key_pair(&self) -> Result<P256KeyPair, CardError> {
-        Ok(Crypto::p256_from_private(&self.private)?)
+    pub fn key_pair(&self) -> Result<KeyPair, CardError> {
+        Ok(KeyPair::from_private(self.algorithm, &self.private)?)
     }
 
     fn encode(&self) -> Zeroizing<Vec<u8>> {
-        let mut out = Zeroizing::new(Vec::with_capacity(RECORD_LEN));
+        let mut out = Zeroizing::new(Vec::with_capacity(
+            4 + self.private.len() + self.public_point.len(),
+        ));
         out.extend_from_slice(&[
             self.algorithm.id(),
             self.pin_policy.byte(),
@@ -72,11 +134,13 @@ impl StoredKey {
         let [alg, pin, touch, origin, rest @ ..] = bytes else {
             return None;
         };
-        let algorithm = KeyAlgorithm::from_id(*alg).filter(|a| *a == KeyAlgorithm::EccP256)?;
-        if rest.len() != 32 + 65 {
+        let algorithm = KeyAlgorithm::from_id(*alg)
+            .filter(|a| crate::commands::SUPPORTED_KEY_ALGORITHMS.contains(a))?;
+        let scalar_len = algorithm.scalar_len()?;
+        if rest.len() != scalar_len + 1 + 2 * scalar_len {
             return None;
         }
-        let (private, public) = rest.split_at(32);
+        let (private, public) = rest.split_at(scalar_len);
         Some(Self {
             algorithm,
             pin_policy: PinPolicy::from_byte(*pin)?,
@@ -88,17 +152,17 @@ impl StoredKey {
     }
 
     fn from_pair(
-        pair: &P256KeyPair,
+        pair: &KeyPair,
         pin_policy: PinPolicy,
         touch_policy: TouchPolicy,
         origin: Origin,
     ) -> Self {
         Self {
-            algorithm: KeyAlgorithm::EccP256,
+            algorithm: pair.algorithm(),
             pin_policy,
             touch_policy,
             origin,
-            private: Zeroizing::new(pair.private_bytes().to_vec()),
+            private: pair.private_bytes(),
             public_point: pair.public_point(),
         }
     }
@@ -141,7 +205,7 @@ fn not_implemented(algorithm: KeyAlgorithm) -> CardError {
 pub fn store_pair(
     ctx: &mut Context<'_>,
     slot: KeySlot,
-    pair: &P256KeyPair,
+    pair: &KeyPair,
     pin_policy: PinPolicy,
     touch_policy: TouchPolicy,
 ) -> Result<StoredKey, CardError> {
@@ -158,10 +222,7 @@ pub fn generate_into(
     pin_policy: PinPolicy,
     touch_policy: TouchPolicy,
 ) -> Result<StoredKey, CardError> {
-    if algorithm != KeyAlgorithm::EccP256 {
-        return Err(not_implemented(algorithm));
-    }
-    let pair = ctx.crypto().generate_p256()?;
+    let pair = KeyPair::generate(ctx.crypto(), algorithm)?;
     store_pair(ctx, slot, &pair, pin_policy, touch_policy)
 }
 
@@ -189,10 +250,7 @@ pub fn import(
     touch_policy: TouchPolicy,
 ) -> Result<(), CardError> {
     state::require_mgmt(ctx)?;
-    if algorithm != KeyAlgorithm::EccP256 {
-        return Err(not_implemented(algorithm));
-    }
-    let pair = Crypto::p256_from_private(private).map_err(|_| CardError::InvalidData)?;
+    let pair = KeyPair::from_private(algorithm, private).map_err(|_| CardError::InvalidData)?;
     let key = StoredKey::from_pair(&pair, pin_policy, touch_policy, Origin::Imported);
     store(ctx, slot, &key)
 }
@@ -256,10 +314,10 @@ pub fn authenticate(
     authorize(ctx, &key)?;
     let pair = key.key_pair()?;
     let value = match op {
-        SlotOp::Sign { message } => hazmat::sign_prehash(&pair, &message)?,
+        SlotOp::Sign { message } => pair.sign_prehash(&message)?,
         SlotOp::Ecdh { point } => {
             // The length is the curve's (parser); whether the point is on the curve only ECDH knows.
-            let shared = Crypto::ecdh(&pair, &point).map_err(|_| CardError::InvalidData)?;
+            let shared = pair.ecdh(&point).map_err(|_| CardError::InvalidData)?;
             shared.expose().to_vec()
         }
     };
@@ -296,7 +354,7 @@ mod tests {
     #[test]
     fn record_round_trip_and_debug_hides_private() {
         let mut crypto = Crypto::new(card_os::crypto::CardRng::seeded(3, 0));
-        let pair = crypto.generate_p256().unwrap();
+        let pair = KeyPair::P256(crypto.generate_p256().unwrap());
         let key =
             StoredKey::from_pair(&pair, PinPolicy::Once, TouchPolicy::Never, Origin::Imported);
         let back = StoredKey::decode(&key.encode()).unwrap();

@@ -13,14 +13,13 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use card_os::apdu::tlv;
-use card_os::crypto::hazmat;
 use card_os::{CardError, Context};
 use cert_profile::FixedProfile;
 use der::asn1::OctetString;
 use der::oid::AssociatedOid;
 use der::{DateTime, Decode, Encode};
 use p256::ecdsa::signature::Keypair;
-use piv_types::{tag, KeySlot, ObjectId, PinPolicy, TouchPolicy};
+use piv_types::{tag, KeyAlgorithm, KeySlot, ObjectId, PinPolicy, TouchPolicy};
 use spki::{ObjectIdentifier, SignatureAlgorithmIdentifier};
 use x509_cert::builder::{Builder, CertificateBuilder};
 use x509_cert::certificate::Certificate;
@@ -107,12 +106,23 @@ fn build(
     profile: FixedProfile,
     serial: SerialNumber,
     validity: Validity,
-    subject_key: &[u8],
+    subject: &StoredKey,
     signer: &StoredKey,
 ) -> Result<Vec<u8>, CardError> {
-    let spki = spki::SubjectPublicKeyInfoOwned::from_key(
-        &p256::PublicKey::from_sec1_bytes(subject_key).map_err(internal)?,
-    )
+    let point = &subject.public_point;
+    let spki = match subject.algorithm {
+        KeyAlgorithm::EccP256 => spki::SubjectPublicKeyInfoOwned::from_key(
+            &p256::PublicKey::from_sec1_bytes(point).map_err(internal)?,
+        ),
+        KeyAlgorithm::EccP384 => spki::SubjectPublicKeyInfoOwned::from_key(
+            &p384::PublicKey::from_sec1_bytes(point).map_err(internal)?,
+        ),
+        _ => {
+            return Err(CardError::Internal(
+                "attestation of a key this card cannot hold",
+            ))
+        }
+    }
     .map_err(internal)?;
     let mut builder = CertificateBuilder::new(profile, serial, validity, spki).map_err(internal)?;
     let stored = StoredSigner {
@@ -121,7 +131,7 @@ fn build(
     };
     let tbs = builder.finalize(&stored).map_err(internal)?;
     let hash = card_os::crypto::Crypto::sha256(&tbs);
-    let signature = hazmat::sign_prehash(&signer.key_pair()?, &hash).map_err(internal)?;
+    let signature = signer.key_pair()?.sign_prehash(&hash).map_err(internal)?;
     let certificate = builder
         .assemble(
             der::asn1::BitString::from_bytes(&signature).map_err(internal)?,
@@ -208,7 +218,7 @@ pub fn ensure_attestation_identity(ctx: &mut Context<'_>) -> Result<(), CardErro
     let key = keys::store_pair(
         ctx,
         KeySlot::Attestation,
-        &pair,
+        &keys::KeyPair::P256(pair),
         PinPolicy::Never,
         TouchPolicy::Never,
     )?;
@@ -216,7 +226,7 @@ pub fn ensure_attestation_identity(ctx: &mut Context<'_>) -> Result<(), CardErro
         profile,
         serial_number(serial)?,
         validity(u64::from_be_bytes(time))?,
-        &key.public_point,
+        &key,
         &key,
     )?;
     objects::write(
@@ -277,11 +287,5 @@ pub fn attest(
         ],
     };
     let now = ctx.clock().unix_seconds();
-    build(
-        profile,
-        random_serial(ctx)?,
-        validity(now)?,
-        &key.public_point,
-        &signer,
-    )
+    build(profile, random_serial(ctx)?, validity(now)?, &key, &signer)
 }
