@@ -4,7 +4,8 @@
 //!
 //! The input decodes into operations ([`decode`]): PIN and PUK checks, changes and unblocks with right,
 //! factory or fuzzer-chosen values; management-key authentication, replacement; data objects written,
-//! read and deleted; keys generated, imported, moved, deleted and used to sign; SET PIN RETRIES, RESET,
+//! read and deleted; P-256 and P-384 keys generated, imported, moved, deleted and used to sign (with
+//! the key's algorithm in P1 or the other one); SET PIN RETRIES, RESET,
 //! GET METADATA, warm resets; arbitrary APDUs; and power cuts armed at the N-th persistent write of the
 //! next operation. Each operation's status word — and its data, wherever it is determined — is
 //! predicted by [`Model`] and compared with the card's answer; signatures are verified against the key
@@ -27,8 +28,6 @@ use card_os::{
     AppletRegistry, Card, CardConfig, CardSnapshot, Clock, FaultPlan, Installation, Storage,
 };
 use card_transport::{DirectReader, Transport, TransportError};
-use p256::ecdsa::signature::hazmat::PrehashVerifier;
-use p256::elliptic_curve::sec1::ToSec1Point;
 use piv_host::{ManagementKey, PivSession};
 use piv_types::{
     ins, tag, KeyAlgorithm, KeySlot, ManagementAlgorithm, ObjectId, PinPolicy, PinReference,
@@ -130,15 +129,20 @@ enum Op {
     GetData(ObjectId),
     Generate {
         slot: KeySlot,
+        algorithm: KeyAlgorithm,
         pin: PinPolicy,
         touch: TouchPolicy,
     },
     Import {
         slot: KeySlot,
-        scalar: [u8; 32],
+        algorithm: KeyAlgorithm,
+        /// The scalar, of the algorithm's length.
+        scalar: Vec<u8>,
         pin: PinPolicy,
     },
-    Sign(KeySlot, [u8; 32]),
+    /// A hash of the algorithm's length (32 or 48 bytes), signed with the algorithm named in P1 —
+    /// which need not be the key's.
+    Sign(KeySlot, KeyAlgorithm, Vec<u8>),
     Move {
         from: KeySlot,
         to: Option<KeySlot>,
@@ -233,6 +237,17 @@ impl Input<'_> {
         self.pick(&OBJECTS)
     }
 
+    fn curve(&mut self) -> KeyAlgorithm {
+        self.pick(&[KeyAlgorithm::EccP256, KeyAlgorithm::EccP384])
+    }
+
+    /// `n` bytes (zeros once the input runs out).
+    fn bytes(&mut self, n: usize) -> Vec<u8> {
+        let mut out = self.take(n);
+        out.resize(n, 0);
+        out
+    }
+
     fn pin_policy(&mut self) -> PinPolicy {
         self.pick(&[
             PinPolicy::Default,
@@ -306,6 +321,7 @@ fn decode(data: &[u8]) -> Vec<Op> {
             11 => Op::GetData(input.object()),
             12 => Op::Generate {
                 slot: input.slot(),
+                algorithm: input.curve(),
                 pin: input.pin_policy(),
                 touch: input.pick(&[
                     TouchPolicy::Default,
@@ -314,16 +330,27 @@ fn decode(data: &[u8]) -> Vec<Op> {
                     TouchPolicy::Cached,
                 ]),
             },
-            13 => Op::Import {
-                slot: input.slot(),
-                scalar: match input.byte() % 8 {
-                    0 => [0; 32],
-                    1 => [0xFF; 32],
-                    _ => input.array(),
-                },
-                pin: input.pin_policy(),
-            },
-            14 => Op::Sign(input.slot(), input.array()),
+            13 => {
+                let slot = input.slot();
+                let algorithm = input.curve();
+                let len = algorithm.scalar_len().unwrap_or(32);
+                Op::Import {
+                    slot,
+                    algorithm,
+                    scalar: match input.byte() % 8 {
+                        0 => vec![0; len],
+                        1 => vec![0xFF; len],
+                        _ => input.bytes(len),
+                    },
+                    pin: input.pin_policy(),
+                }
+            }
+            14 => {
+                let slot = input.slot();
+                let algorithm = input.curve();
+                let len = algorithm.scalar_len().unwrap_or(32);
+                Op::Sign(slot, algorithm, input.bytes(len))
+            }
             15 => Op::Move {
                 from: input.slot(),
                 to: (input.byte() % 3 != 0).then(|| input.slot()),
@@ -377,6 +404,7 @@ struct Secret {
 /// A key in a slot. `point: None` after a cut GENERATE: learnt from GET METADATA at power-up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct KeyModel {
+    algorithm: KeyAlgorithm,
     pin: PinPolicy,
     touch: TouchPolicy,
     origin: u8,
@@ -446,6 +474,50 @@ fn same_key(algorithm: ManagementAlgorithm, a: &[u8], b: &[u8]) -> bool {
         })
     };
     encrypt(a) == encrypt(b)
+}
+
+/// The uncompressed public point of a private scalar on the curve, `None` if it is no valid key.
+fn public_point(algorithm: KeyAlgorithm, scalar: &[u8]) -> Option<Vec<u8>> {
+    match algorithm {
+        KeyAlgorithm::EccP256 => {
+            use p256::elliptic_curve::sec1::ToSec1Point;
+            let secret = p256::SecretKey::from_slice(scalar).ok()?;
+            Some(secret.public_key().to_sec1_point(false).as_bytes().to_vec())
+        }
+        KeyAlgorithm::EccP384 => {
+            use p384::elliptic_curve::sec1::ToSec1Point;
+            let secret = p384::SecretKey::from_slice(scalar).ok()?;
+            Some(secret.public_key().to_sec1_point(false).as_bytes().to_vec())
+        }
+        _ => None,
+    }
+}
+
+/// Whether `der` is a valid ECDSA signature of `hash` by the key at `point`.
+fn verifies(algorithm: KeyAlgorithm, point: &[u8], hash: &[u8], der: &[u8]) -> bool {
+    match algorithm {
+        KeyAlgorithm::EccP256 => {
+            use p256::ecdsa::signature::hazmat::PrehashVerifier;
+            let (Ok(key), Ok(signature)) = (
+                p256::ecdsa::VerifyingKey::from_sec1_bytes(point),
+                p256::ecdsa::DerSignature::from_bytes(der),
+            ) else {
+                return false;
+            };
+            key.verify_prehash(hash, &signature).is_ok()
+        }
+        KeyAlgorithm::EccP384 => {
+            use p384::ecdsa::signature::hazmat::PrehashVerifier;
+            let (Ok(key), Ok(signature)) = (
+                p384::ecdsa::VerifyingKey::from_sec1_bytes(point),
+                p384::ecdsa::DerSignature::from_bytes(der),
+            ) else {
+                return false;
+            };
+            key.verify_prehash(hash, &signature).is_ok()
+        }
+        _ => false,
+    }
 }
 
 fn tlv(tag: u32, value: &[u8]) -> Vec<u8> {
@@ -643,13 +715,19 @@ impl Model {
                     }
                 }
             }
-            Op::Generate { slot, pin, touch } => {
+            Op::Generate {
+                slot,
+                algorithm,
+                pin,
+                touch,
+            } => {
                 if !self.mgmt_authenticated {
                     return Expected::sw(SW_SECURITY);
                 }
                 self.keys.insert(
                     slot.reference(),
                     KeyModel {
+                        algorithm: *algorithm,
                         pin: pin.resolve(*slot),
                         touch: touch.resolve(),
                         origin: 0x01,
@@ -658,17 +736,22 @@ impl Model {
                 );
                 Expected::sw(SW_OK)
             }
-            Op::Import { slot, scalar, pin } => {
+            Op::Import {
+                slot,
+                algorithm,
+                scalar,
+                pin,
+            } => {
                 if !self.mgmt_authenticated {
                     return Expected::sw(SW_SECURITY);
                 }
-                let Ok(secret) = p256::SecretKey::from_slice(scalar) else {
+                let Some(point) = public_point(*algorithm, scalar) else {
                     return Expected::sw(SW_INVALID_DATA);
                 };
-                let point = secret.public_key().to_sec1_point(false).as_bytes().to_vec();
                 self.keys.insert(
                     slot.reference(),
                     KeyModel {
+                        algorithm: *algorithm,
                         pin: pin.resolve(*slot),
                         touch: TouchPolicy::Never,
                         origin: 0x02,
@@ -677,10 +760,13 @@ impl Model {
                 );
                 Expected::sw(SW_OK)
             }
-            Op::Sign(slot, _) => {
+            Op::Sign(slot, algorithm, _) => {
                 let Some(key) = self.keys.get(&slot.reference()) else {
                     return Expected::sw(SW_REFERENCE_NOT_FOUND);
                 };
+                if key.algorithm != *algorithm {
+                    return Expected::sw(SW_WRONG_P1P2);
+                }
                 match key.pin {
                     PinPolicy::Once if !self.pin_verified => Expected::sw(SW_SECURITY),
                     PinPolicy::Always if !(self.pin_verified && self.pin_fresh) => {
@@ -788,7 +874,7 @@ impl Model {
                 let Some(point) = &key.point else {
                     return Expected::sw(SW_OK);
                 };
-                out.extend(tlv(tag::META_ALGORITHM, &[KeyAlgorithm::EccP256.id()]));
+                out.extend(tlv(tag::META_ALGORITHM, &[key.algorithm.id()]));
                 out.extend(tlv(tag::META_POLICY, &[key.pin.byte(), key.touch.byte()]));
                 out.extend(tlv(tag::META_ORIGIN, &[key.origin]));
                 out.extend(tlv(tag::META_PUBLIC_KEY, &tlv(tag::EC_POINT, point)));
@@ -983,8 +1069,13 @@ fn command(model: &mut Model, op: &Op) -> Option<Command> {
             Command::new(0x00, ins::PUT_DATA, 0x3F, 0xFF).with_data(data)
         }
         Op::GetData(object) => get_data(*object),
-        Op::Generate { slot, pin, touch } => {
-            let mut control = tlv(tag::ALGORITHM, &[KeyAlgorithm::EccP256.id()]);
+        Op::Generate {
+            slot,
+            algorithm,
+            pin,
+            touch,
+        } => {
+            let mut control = tlv(tag::ALGORITHM, &[algorithm.id()]);
             if *pin != PinPolicy::Default {
                 control.extend(tlv(tag::PIN_POLICY, &[pin.byte()]));
             }
@@ -996,20 +1087,19 @@ fn command(model: &mut Model, op: &Op) -> Option<Command> {
                 .with_le(256)
                 .expect("Le 256")
         }
-        Op::Import { slot, scalar, pin } => {
+        Op::Import {
+            slot,
+            algorithm,
+            scalar,
+            pin,
+        } => {
             let mut data = tlv(tag::EC_PRIVATE, scalar);
             if *pin != PinPolicy::Default {
                 data.extend(tlv(tag::PIN_POLICY, &[pin.byte()]));
             }
-            Command::new(
-                0x00,
-                ins::IMPORT_KEY,
-                KeyAlgorithm::EccP256.id(),
-                slot.reference(),
-            )
-            .with_data(data)
+            Command::new(0x00, ins::IMPORT_KEY, algorithm.id(), slot.reference()).with_data(data)
         }
-        Op::Sign(slot, hash) => piv_host::sign_command(*slot, KeyAlgorithm::EccP256, hash),
+        Op::Sign(slot, algorithm, hash) => piv_host::sign_command(*slot, *algorithm, hash),
         Op::Move { from, to } => Command::new(
             0x00,
             ins::MOVE_KEY,
@@ -1145,25 +1235,34 @@ impl Session {
             return;
         }
         match op {
-            Op::Generate { slot, .. } => {
+            Op::Generate {
+                slot, algorithm, ..
+            } => {
                 let template = apdu::tlv::expect(&response.data, tag::PUBLIC_KEY).expect("7F49");
                 let point = apdu::tlv::expect(template, tag::EC_POINT).expect("86");
-                p256::PublicKey::from_sec1_bytes(point).expect("a point on P-256");
+                let on_curve = match algorithm {
+                    KeyAlgorithm::EccP384 => p384::PublicKey::from_sec1_bytes(point).is_ok(),
+                    _ => p256::PublicKey::from_sec1_bytes(point).is_ok(),
+                };
+                assert!(
+                    on_curve,
+                    "op {index}: a point on the curve of {algorithm:?}"
+                );
                 if let Some(key) = after.keys.get_mut(&slot.reference()) {
                     key.point = Some(point.to_vec());
                 }
             }
-            Op::Sign(slot, hash) => {
+            Op::Sign(slot, algorithm, hash) => {
                 let template = apdu::tlv::expect(&response.data, tag::DYNAMIC_AUTH).expect("7C");
                 let der = apdu::tlv::expect(template, tag::RESPONSE).expect("82");
                 let point = after.keys[&slot.reference()]
                     .point
                     .clone()
                     .expect("a known key");
-                let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(&point).expect("a key");
-                let signature = p256::ecdsa::DerSignature::from_bytes(der).expect("DER");
-                key.verify_prehash(hash, &signature)
-                    .unwrap_or_else(|e| panic!("op {index}: the signature does not verify: {e}"));
+                assert!(
+                    verifies(*algorithm, &point, hash, der),
+                    "op {index}: the signature does not verify"
+                );
             }
             Op::GetData(object) => {
                 if let Some(slot @ Some(None)) = after.objects.get_mut(&object.tag()) {
