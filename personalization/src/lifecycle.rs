@@ -10,6 +10,7 @@ use thiserror::Error;
 
 use crate::batch::{self, BatchError, BatchOptions};
 use crate::ca::StagingCa;
+use crate::census::Profile;
 use crate::dates;
 use crate::issuer::Issuer;
 use crate::mail::{self, MailError, Release, SmtpConfig};
@@ -120,7 +121,7 @@ impl<'a> Batch<'a> {
             .ok_or_else(|| LifecycleError::UnknownCard(number.to_string()))
     }
 
-    fn profiles(&self, entity: &str, codice_fiscale: &str) -> Result<Vec<String>, LifecycleError> {
+    fn profiles(&self, entity: &str, codice_fiscale: &str) -> Result<Vec<Profile>, LifecycleError> {
         Ok(self
             .registry
             .membership(entity, codice_fiscale)?
@@ -132,7 +133,7 @@ impl<'a> Batch<'a> {
         Ok(self
             .profiles(entity, codice_fiscale)?
             .iter()
-            .any(|p| p == "SINDACO" || p == "ALS"))
+            .any(|p| matches!(p, Profile::Sindaco | Profile::Als)))
     }
 
     fn has_active_card(&self, codice_fiscale: &str) -> Result<bool, LifecycleError> {
@@ -272,7 +273,7 @@ impl<'a> Batch<'a> {
             if self
                 .profiles(entity, &card.codice_fiscale)?
                 .iter()
-                .any(|p| p == "SINDACO")
+                .any(|p| *p == Profile::Sindaco)
             {
                 self.set_state(
                     &card.card_number,

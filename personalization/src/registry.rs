@@ -8,7 +8,7 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBe
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::census::{Census, EntityKind};
+use crate::census::{Census, EntityKind, Profile};
 
 #[derive(Debug, Error)]
 pub enum RegistryError {
@@ -470,18 +470,29 @@ impl Registry {
         &self,
         entity: &str,
         codice_fiscale: &str,
-    ) -> Result<Option<(String, Vec<String>)>, RegistryError> {
-        Ok(self
+    ) -> Result<Option<(String, Vec<Profile>)>, RegistryError> {
+        let row: Option<(String, String)> = self
             .conn
             .query_row(
                 "SELECT email, profiles FROM memberships WHERE entity = ?1 AND codice_fiscale = ?2",
                 params![entity, codice_fiscale],
-                |r| {
-                    let profiles: String = r.get(1)?;
-                    Ok((r.get(0)?, profiles.split(';').map(str::to_string).collect()))
-                },
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
-            .optional()?)
+            .optional()?;
+        row.map(|(email, profiles)| {
+            let profiles = profiles
+                .split(';')
+                .map(|text| {
+                    Profile::parse(text).ok_or_else(|| {
+                        RegistryError::Corrupt(format!(
+                            "a membership with unknown profile {text:?}"
+                        ))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok((email, profiles))
+        })
+        .transpose()
     }
 
     /// Entity codes a person belongs to, in census order.
