@@ -272,8 +272,7 @@ impl<'a> Batch<'a> {
         for card in &cards {
             if self
                 .profiles(entity, &card.codice_fiscale)?
-                .iter()
-                .any(|p| *p == Profile::Sindaco)
+                .contains(&Profile::Sindaco)
             {
                 self.set_state(
                     &card.card_number,
