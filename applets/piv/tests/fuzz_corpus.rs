@@ -101,7 +101,9 @@ fn piv_session_seeds() -> Vec<(&'static str, Vec<Vec<u8>>)> {
     const VERIFY_PIN: &[u8] = &[2, 0, 0];
     let wrong_pin = [&[2u8, 0, 3][..], b"99999999"].concat();
     let wrong_puk = [&[2u8, 1, 3][..], b"99999999"].concat();
-    let sign = |slot: u8| [&[14u8, slot][..], &[0x5A; 32]].concat();
+    // Sign: slot index, curve (0 P-256, 1 P-384), a hash of the curve's length.
+    let sign = |slot: u8| [&[14u8, slot, 0][..], &[0x5A; 32]].concat();
+    let sign384 = |slot: u8| [&[14u8, slot, 1][..], &[0x5A; 48]].concat();
     // A new value of six digits: kind 4 (length 5 + 1), then the digits.
     let new_pin = |digits: &[u8; 6]| [&[4u8][..], digits].concat();
     vec![
@@ -109,13 +111,15 @@ fn piv_session_seeds() -> Vec<(&'static str, Vec<Vec<u8>>)> {
             "keys.bin",
             vec![
                 AUTHENTICATE.to_vec(),
-                vec![12, 0, 0, 0],
+                // Generate: slot index, curve, PIN policy, touch policy.
+                vec![12, 0, 0, 0, 0],
                 VERIFY_PIN.to_vec(),
                 sign(0),
-                vec![12, 1, 3, 2],
+                vec![12, 1, 0, 3, 2],
                 sign(1),
                 sign(1),
-                vec![13, 2, 2]
+                // Import: slot index, curve, scalar kind (2: from the input), scalar, PIN policy.
+                vec![13, 2, 0, 2]
                     .into_iter()
                     .chain([0x42; 32])
                     .chain([1])
@@ -124,6 +128,39 @@ fn piv_session_seeds() -> Vec<(&'static str, Vec<Vec<u8>>)> {
                 vec![15, 0, 1, 4],
                 vec![18, 4],
             ],
+        ),
+        (
+            "p384-keys.bin",
+            vec![
+                AUTHENTICATE.to_vec(),
+                vec![12, 2, 1, 0, 0],
+                VERIFY_PIN.to_vec(),
+                sign384(2),
+                // The P-256 algorithm in P1 on a P-384 key: 6A 86.
+                sign(2),
+                vec![13, 3, 1, 2]
+                    .into_iter()
+                    .chain([0x17; 48])
+                    .chain([1])
+                    .collect(),
+                sign384(3),
+                vec![18, 2],
+                vec![18, 3],
+                vec![19, 0, 0],
+                vec![12, 4, 1, 2, 0],
+            ],
+        ),
+        (
+            // The model's first find: Triple DES with K1 = K2 is single DES with K3, so this key
+            // authenticates as the factory key (01‥08 three times), on this card as on a YubiKey.
+            "triple-des-equivalent-key.bin",
+            vec![[
+                &[8u8, 3, 0][..],
+                &[0xD0; 16],
+                &[1, 2, 3, 4, 5, 6, 7, 8],
+                &[0; 8],
+            ]
+            .concat()],
         ),
         (
             "pins.bin",
