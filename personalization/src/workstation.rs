@@ -20,9 +20,62 @@ pub struct WorkstationRow {
     pub name: String,
     pub entity: String,
     pub kind: String,
-    /// requested, active, blocked, expired.
-    pub state: String,
+    pub state: WorkstationState,
     pub not_after: Option<i64>,
+}
+
+/// Where a workstation certificate is in its life. Stored (and serialized) by its lower-case name;
+/// `Expired` is never stored: an active certificate past its `not_after` is listed as expired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WorkstationState {
+    Requested,
+    Active,
+    Blocked,
+    Expired,
+}
+
+impl WorkstationState {
+    const ALL: [WorkstationState; 4] = [
+        WorkstationState::Requested,
+        WorkstationState::Active,
+        WorkstationState::Blocked,
+        WorkstationState::Expired,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkstationState::Requested => "requested",
+            WorkstationState::Active => "active",
+            WorkstationState::Blocked => "blocked",
+            WorkstationState::Expired => "expired",
+        }
+    }
+
+    /// The state a stored name stands for; `None` for a name this version does not know.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|state| state.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for WorkstationState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a workstation certificate's kind is stored.
+fn kind_name(kind: WorkstationKind) -> &'static str {
+    match kind {
+        WorkstationKind::Workstation => "workstation",
+        WorkstationKind::Server => "server",
+    }
+}
+
+fn parse_kind(text: &str) -> Option<WorkstationKind> {
+    [WorkstationKind::Workstation, WorkstationKind::Server]
+        .into_iter()
+        .find(|kind| kind_name(*kind) == text)
 }
 
 /// Requests the census's workstation certificates (idempotent): `workstations` PC certificates, except
@@ -42,16 +95,27 @@ pub fn request_from_census(
         } else {
             entity.workstations
         };
-        let mut names: Vec<(String, &str)> = (1..=pcs)
-            .map(|i| (format!("{}-PC-{i:04}", entity.code), "workstation"))
+        let mut names: Vec<(String, WorkstationKind)> = (1..=pcs)
+            .map(|i| {
+                (
+                    format!("{}-PC-{i:04}", entity.code),
+                    WorkstationKind::Workstation,
+                )
+            })
             .collect();
         if server {
-            names.push((format!("{}-CO-9999", entity.code), "server"));
+            names.push((format!("{}-CO-9999", entity.code), WorkstationKind::Server));
         }
         for (name, kind) in names {
             let inserted = tx.execute(
-                "INSERT OR IGNORE INTO workstations (name, entity, kind, state, requested_at) VALUES (?1, ?2, ?3, 'requested', ?4)",
-                params![name, entity.code, kind, now],
+                "INSERT OR IGNORE INTO workstations (name, entity, kind, state, requested_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    name,
+                    entity.code,
+                    kind_name(kind),
+                    WorkstationState::Requested.as_str(),
+                    now
+                ],
             )?;
             if inserted == 1 {
                 append_event(
@@ -104,8 +168,18 @@ pub fn request(
     };
     let tx = registry.transaction()?;
     tx.execute(
-        "INSERT INTO workstations (name, entity, kind, state, requested_at) VALUES (?1, ?2, ?3, 'requested', ?4)",
-        params![name, entity, if server { "server" } else { "workstation" }, now],
+        "INSERT INTO workstations (name, entity, kind, state, requested_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            name,
+            entity,
+            kind_name(if server {
+                WorkstationKind::Server
+            } else {
+                WorkstationKind::Workstation
+            }),
+            WorkstationState::Requested.as_str(),
+            now
+        ],
     )?;
     append_event(
         &tx,
@@ -129,27 +203,27 @@ pub fn issue_requested(
     now: std::time::SystemTime,
 ) -> Result<Vec<String>, BatchError> {
     let pending: Vec<(String, String)> = {
-        let mut statement = registry.connection().prepare(
-            "SELECT name, kind FROM workstations WHERE state = 'requested' ORDER BY name",
-        )?;
-        let rows = statement.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let mut statement = registry
+            .connection()
+            .prepare("SELECT name, kind FROM workstations WHERE state = ?1 ORDER BY name")?;
+        let rows = statement.query_map(params![WorkstationState::Requested.as_str()], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
         rows.collect::<Result<Vec<_>, _>>()
             .map_err(RegistryError::from)?
     };
     let at = dates::unix(now);
     let mut issued = Vec::new();
     for (name, kind) in pending {
-        let kind = if kind == "server" {
-            WorkstationKind::Server
-        } else {
-            WorkstationKind::Workstation
-        };
+        let kind = parse_kind(&kind).ok_or_else(|| {
+            RegistryError::Corrupt(format!("workstation {name} of unknown kind {kind:?}"))
+        })?;
         let serial = issuer.allocate_serial(&name, at)?;
         let bundle = ca.issue_workstation(&name, kind, serial, now)?;
         let sealed = master.seal(&name, bundle.password.as_bytes())?;
         let tx = registry.transaction()?;
         tx.execute(
-            "UPDATE workstations SET state = 'active', serial = ?1, issued_at = ?2, not_after = ?3,
+            "UPDATE workstations SET state = ?8, serial = ?1, issued_at = ?2, not_after = ?3,
                 certificate = ?4, pkcs12 = ?5, sealed_password = ?6 WHERE name = ?7",
             params![
                 hex::encode(serial),
@@ -158,7 +232,8 @@ pub fn issue_requested(
                 bundle.certificate_der,
                 bundle.pkcs12,
                 sealed,
-                name
+                name,
+                WorkstationState::Active.as_str()
             ],
         )?;
         tx.execute(
@@ -197,8 +272,8 @@ pub fn block(registry: &mut Registry, name: &str, now: i64) -> Result<(), BatchE
         )
         .map_err(|_| BatchError::UnknownWorkstation(name.to_string()))?;
     tx.execute(
-        "UPDATE workstations SET state = 'blocked' WHERE name = ?1",
-        params![name],
+        "UPDATE workstations SET state = ?2 WHERE name = ?1",
+        params![name, WorkstationState::Blocked.as_str()],
     )?;
     if let Some(serial) = serial {
         tx.execute(
@@ -229,20 +304,31 @@ pub fn list(
         "SELECT name, entity, kind, state, not_after FROM workstations WHERE ?1 IS NULL OR entity = ?1 ORDER BY name",
     )?;
     let rows = statement.query_map(params![entity], |r| {
-        let not_after: Option<i64> = r.get(4)?;
-        let mut state: String = r.get(3)?;
-        if state == "active" && not_after.is_some_and(|t| now >= t) {
-            state = "expired".into();
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, Option<i64>>(4)?,
+        ))
+    })?;
+    rows.map(|row| {
+        let (name, entity, kind, state, not_after) = row?;
+        let mut state = WorkstationState::parse(&state).ok_or_else(|| {
+            RegistryError::Corrupt(format!("workstation {name} in unknown state {state:?}"))
+        })?;
+        if state == WorkstationState::Active && not_after.is_some_and(|t| now >= t) {
+            state = WorkstationState::Expired;
         }
         Ok(WorkstationRow {
-            name: r.get(0)?,
-            entity: r.get(1)?,
-            kind: r.get(2)?,
+            name,
+            entity,
+            kind,
             state,
             not_after,
         })
-    })?;
-    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    })
+    .collect()
 }
 
 /// "Download all": a zip with every active certificate of the entity as `<name>.p12` and a
@@ -254,10 +340,12 @@ pub fn download_all(
     out: &Path,
 ) -> Result<usize, BatchError> {
     let mut statement = registry.connection().prepare(
-        "SELECT name, pkcs12, sealed_password FROM workstations WHERE entity = ?1 AND state = 'active' ORDER BY name",
+        "SELECT name, pkcs12, sealed_password FROM workstations WHERE entity = ?1 AND state = ?2 ORDER BY name",
     )?;
     let rows: Vec<(String, Vec<u8>, Vec<u8>)> = statement
-        .query_map(params![entity], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .query_map(params![entity, WorkstationState::Active.as_str()], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?
         .collect::<Result<Vec<_>, _>>()
         .map_err(RegistryError::from)?;
     if rows.is_empty() {
@@ -288,4 +376,26 @@ pub fn download_all(
 
 fn zip_error(error: zip::result::ZipError) -> BatchError {
     BatchError::Archive(error.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_and_kinds_round_trip_and_unknown_names_are_refused() {
+        for state in WorkstationState::ALL {
+            assert_eq!(WorkstationState::parse(state.as_str()), Some(state));
+            let json = serde_json::to_string(&state).expect("json");
+            assert_eq!(json, format!("\"{state}\""));
+        }
+        for kind in [WorkstationKind::Workstation, WorkstationKind::Server] {
+            assert_eq!(parse_kind(kind_name(kind)), Some(kind));
+        }
+        for text in ["", "Active", "revoked", "requested "] {
+            assert_eq!(WorkstationState::parse(text), None, "{text:?}");
+        }
+        assert_eq!(parse_kind("Server"), None);
+        assert_eq!(parse_kind("pc"), None);
+    }
 }

@@ -11,7 +11,7 @@ use personalization::batch::{self, BatchOptions};
 use personalization::ca::StagingCa;
 use personalization::issuer::Issuer;
 use personalization::lifecycle::Batch;
-use personalization::workstation;
+use personalization::workstation::{self, WorkstationState};
 use support::*;
 
 #[test]
@@ -45,7 +45,9 @@ fn workstation_certificates_from_request_to_download() {
             "058047-PC-0003"
         ]
     );
-    assert!(requested.iter().all(|w| w.state == "requested"));
+    assert!(requested
+        .iter()
+        .all(|w| w.state == WorkstationState::Requested));
     // One more on request, and the server renewal.
     assert_eq!(
         workstation::request(&mut batch.registry, "058047", false, now).expect("request"),
@@ -71,19 +73,20 @@ fn workstation_certificates_from_request_to_download() {
     .expect("issue");
     assert!(issued.len() >= 6);
     workstation::block(&mut batch.registry, "058047-PC-0002", now).expect("block");
-    let states: Vec<(String, String)> = workstation::list(&batch.registry, Some("058047"), now)
-        .expect("list")
-        .into_iter()
-        .map(|w| (w.name, w.state))
-        .collect();
-    assert!(states.contains(&("058047-PC-0002".into(), "blocked".into())));
-    assert!(states.contains(&("058047-PC-0001".into(), "active".into())));
+    let states: Vec<(String, WorkstationState)> =
+        workstation::list(&batch.registry, Some("058047"), now)
+            .expect("list")
+            .into_iter()
+            .map(|w| (w.name, w.state))
+            .collect();
+    assert!(states.contains(&("058047-PC-0002".into(), WorkstationState::Blocked)));
+    assert!(states.contains(&("058047-PC-0001".into(), WorkstationState::Active)));
     // Six years later they have expired.
     let later = now + 7 * 365 * 86_400;
     assert!(workstation::list(&batch.registry, Some("058047"), later)
         .expect("list")
         .iter()
-        .all(|w| w.state != "active"));
+        .all(|w| w.state != WorkstationState::Active));
 
     let archive = dir.path().join("058047.zip");
     let count = workstation::download_all(&batch.registry, &batch.master, "058047", &archive)
