@@ -5,7 +5,6 @@
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use rusqlite::params;
 use thiserror::Error;
 
 use crate::batch::{self, BatchError, BatchOptions};
@@ -14,7 +13,7 @@ use crate::census::Profile;
 use crate::dates;
 use crate::issuer::Issuer;
 use crate::mail::{self, MailError, Release, SmtpConfig};
-use crate::registry::{append_event, CardRow, CardState, EventKind, Registry, RegistryError};
+use crate::registry::{self, append_event, CardRow, CardState, EventKind, Registry, RegistryError};
 use crate::secrets::{self, MasterKey};
 
 pub use crate::dates::{unix, ymd};
@@ -154,10 +153,7 @@ impl<'a> Batch<'a> {
     ) -> Result<(), LifecycleError> {
         let now = self.now();
         let tx = self.registry.transaction()?;
-        tx.execute(
-            "UPDATE cards SET state = ?1 WHERE card_number = ?2",
-            params![state.as_str(), card],
-        )?;
+        registry::set_card_state(&tx, card, state)?;
         append_event(&tx, now, event, Some(card), entity, actor, "")?;
         tx.commit().map_err(RegistryError::from)?;
         Ok(())
@@ -199,10 +195,7 @@ impl<'a> Batch<'a> {
         };
         let now = self.now();
         let tx = self.registry.transaction()?;
-        tx.execute(
-            "UPDATE escrow SET releases = releases + 1 WHERE card_number = ?1",
-            params![card.card_number],
-        )?;
+        registry::count_release(&tx, &card.card_number)?;
         // The event names the address, never the halves.
         append_event(
             &tx,
@@ -252,10 +245,7 @@ impl<'a> Batch<'a> {
         {
             let tx = self.registry.transaction()?;
             for card in &cards {
-                tx.execute(
-                    "UPDATE cards SET state = 'delivered', delivered_to = ?1 WHERE card_number = ?2",
-                    params![to, card.card_number],
-                )?;
+                registry::mark_delivered(&tx, &card.card_number, to)?;
                 append_event(
                     &tx,
                     now,
@@ -412,14 +402,8 @@ impl<'a> Batch<'a> {
         }
         {
             let tx = self.registry.transaction()?;
-            tx.execute(
-                "UPDATE cards SET state = 'blocked' WHERE card_number = ?1",
-                params![card_number],
-            )?;
-            tx.execute(
-                "UPDATE certificates SET state = 'revoked' WHERE serial = ?1",
-                params![card.certificate_serial],
-            )?;
+            registry::set_card_state(&tx, card_number, CardState::Blocked)?;
+            registry::revoke_certificate(&tx, &card.certificate_serial)?;
             append_event(
                 &tx,
                 now,

@@ -673,6 +673,50 @@ fn import_census_in(
     Ok(())
 }
 
+/// Sets a card's state (inside a caller's transaction, with its event).
+pub(crate) fn set_card_state(
+    tx: &Transaction<'_>,
+    card_number: &str,
+    state: CardState,
+) -> Result<(), RegistryError> {
+    tx.execute(
+        "UPDATE cards SET state = ?1 WHERE card_number = ?2",
+        params![state.as_str(), card_number],
+    )?;
+    Ok(())
+}
+
+/// A card handed to `to` (the mayor or a delegate): delivered.
+pub(crate) fn mark_delivered(
+    tx: &Transaction<'_>,
+    card_number: &str,
+    to: &str,
+) -> Result<(), RegistryError> {
+    tx.execute(
+        "UPDATE cards SET state = ?1, delivered_to = ?2 WHERE card_number = ?3",
+        params![CardState::Delivered.as_str(), to, card_number],
+    )?;
+    Ok(())
+}
+
+/// One more release of a card's second halves.
+pub(crate) fn count_release(tx: &Transaction<'_>, card_number: &str) -> Result<(), RegistryError> {
+    tx.execute(
+        "UPDATE escrow SET releases = releases + 1 WHERE card_number = ?1",
+        params![card_number],
+    )?;
+    Ok(())
+}
+
+/// A certificate revoked (its card blocked, or its workstation).
+pub(crate) fn revoke_certificate(tx: &Transaction<'_>, serial: &str) -> Result<(), RegistryError> {
+    tx.execute(
+        "UPDATE certificates SET state = 'revoked' WHERE serial = ?1",
+        params![serial],
+    )?;
+    Ok(())
+}
+
 pub(crate) fn append_event(
     tx: &Transaction<'_>,
     at: i64,

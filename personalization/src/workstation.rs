@@ -276,10 +276,7 @@ pub fn block(registry: &mut Registry, name: &str, now: i64) -> Result<(), BatchE
         params![name, WorkstationState::Blocked.as_str()],
     )?;
     if let Some(serial) = serial {
-        tx.execute(
-            "UPDATE certificates SET state = 'revoked' WHERE serial = ?1",
-            params![serial],
-        )?;
+        crate::registry::revoke_certificate(&tx, &serial)?;
     }
     append_event(
         &tx,
