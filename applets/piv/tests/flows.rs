@@ -634,10 +634,7 @@ fn p384_keys_generate_sign_agree_report_and_attest() {
 
     // ECDH with a host key: both sides agree.
     let host = p384::SecretKey::from_slice(&[0x42; 48]).unwrap();
-    let host_point = {
-        use p384::elliptic_curve::sec1::ToSec1Point;
-        host.public_key().to_sec1_point(false).as_bytes().to_vec()
-    };
+    let host_point = p384_point(&host);
     let mut ecdh = h("00 87 14 9D 67 7C 65 82 00 85 61");
     ecdh.extend_from_slice(&host_point);
     ecdh.push(0x00);
@@ -677,14 +674,7 @@ fn p384_keys_generate_sign_agree_report_and_attest() {
     import.extend_from_slice(&scalar);
     assert_eq!(txb(&mut card, &import), h("9000"));
     let imported = p384::SecretKey::from_slice(&scalar).unwrap();
-    let imported_point = {
-        use p384::elliptic_curve::sec1::ToSec1Point;
-        imported
-            .public_key()
-            .to_sec1_point(false)
-            .as_bytes()
-            .to_vec()
-    };
+    let imported_point = p384_point(&imported);
     let metadata = tx(&mut card, "00 F7 00 9E 00");
     assert!(
         metadata.starts_with(&format!(
@@ -697,4 +687,10 @@ fn p384_keys_generate_sign_agree_report_and_attest() {
     let mut short = h("00 FE 14 9E 22 06 20");
     short.extend_from_slice(&[0x17; 32]);
     assert_eq!(txb(&mut card, &short), h("6A80"));
+}
+
+/// The uncompressed public point of a P-384 key.
+fn p384_point(secret: &p384::SecretKey) -> Vec<u8> {
+    use p384::elliptic_curve::sec1::ToSec1Point;
+    secret.public_key().to_sec1_point(false).as_bytes().to_vec()
 }

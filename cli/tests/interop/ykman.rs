@@ -114,60 +114,20 @@ fn ykman_matrix() {
         }
     }
 
-    step("keys generate 9a");
-    let pub9a = rig.file("9a.pub");
-    rig.ykman(&[
-        "piv",
-        "keys",
-        "generate",
-        "-m",
-        MGM_DEFAULT,
-        "-a",
-        "ECCP256",
-        "9a",
-        &pub9a,
-    ])
-    .ok()
-    .has("Private key generated in slot 9A");
-    let point = rig.pubkey_point(&pub9a);
+    let f9 = rig.file("f9.pem");
+    rig.ykman(&["piv", "certificates", "export", "f9", &f9])
+        .ok();
+
+    step("9a, P-256: keys generate, a self-signed certificate signed by the card, attest");
+    let point = generate_certify_attest(&rig, "9a", "ECCP256", "AUTHENTICATION", &f9);
+    assert_eq!(point.len(), 65, "an uncompressed P-256 point");
     let key_info = rig.ykman(&["piv", "keys", "info", "9a"]).ok();
-    assert_eq!(
-        key_info.field("Algorithm:"),
-        "ECCP256",
-        "{}",
-        key_info.describe()
-    );
     assert_eq!(
         key_info.field("Origin:"),
         "GENERATED",
         "{}",
         key_info.describe()
     );
-
-    step("certificates generate 9a (self-signed by the card)");
-    rig.ykman(&[
-        "piv",
-        "certificates",
-        "generate",
-        "-m",
-        MGM_DEFAULT,
-        "-P",
-        PIN,
-        "-s",
-        "CN=ykman-9a",
-        "9a",
-        &pub9a,
-    ])
-    .ok()
-    .has("Certificate generated in slot AUTHENTICATION.");
-    let cert = rig.file("9a.crt");
-    rig.ykman(&["piv", "certificates", "export", "9a", &cert])
-        .ok();
-    // The card's ECDSA signature over the certificate verifies.
-    rig.openssl(&["verify", "-CAfile", &cert, &cert])
-        .ok()
-        .has(": OK");
-    assert_eq!(rig.cert_point(&cert), point);
     let info = rig.ykman(&["piv", "info"]).ok();
     assert_eq!(
         info.field("Subject DN:"),
@@ -176,75 +136,9 @@ fn ykman_matrix() {
         info.describe()
     );
 
-    step("keys attest 9a, verified against certificates export f9");
-    let (att, f9) = (rig.file("att.pem"), rig.file("f9.pem"));
-    rig.ykman(&["piv", "keys", "attest", "9a", &att])
-        .ok()
-        .has("Attestation certificate for slot 9A");
-    rig.ykman(&["piv", "certificates", "export", "f9", &f9])
-        .ok();
-    rig.openssl(&["verify", "-partial_chain", "-CAfile", &f9, &att])
-        .ok()
-        .has(": OK");
-    assert_eq!(rig.cert_point(&att), point, "attested key is not 9A's key");
-
-    step("P-384 in 9d: keys generate, a self-signed certificate signed by the card, attest");
-    let pub9d = rig.file("9d.pub");
-    rig.ykman(&[
-        "piv",
-        "keys",
-        "generate",
-        "-m",
-        MGM_DEFAULT,
-        "-a",
-        "ECCP384",
-        "9d",
-        &pub9d,
-    ])
-    .ok()
-    .has("Private key generated in slot 9D");
-    let point384 = rig.pubkey_point(&pub9d);
+    step("9d, P-384: the same");
+    let point384 = generate_certify_attest(&rig, "9d", "ECCP384", "KEY_MANAGEMENT", &f9);
     assert_eq!(point384.len(), 97, "an uncompressed P-384 point");
-    let key_info = rig.ykman(&["piv", "keys", "info", "9d"]).ok();
-    assert_eq!(
-        key_info.field("Algorithm:"),
-        "ECCP384",
-        "{}",
-        key_info.describe()
-    );
-    rig.ykman(&[
-        "piv",
-        "certificates",
-        "generate",
-        "-m",
-        MGM_DEFAULT,
-        "-P",
-        PIN,
-        "-s",
-        "CN=ykman-9d",
-        "9d",
-        &pub9d,
-    ])
-    .ok()
-    .has("Certificate generated in slot KEY_MANAGEMENT.");
-    let cert9d = rig.file("9d.crt");
-    rig.ykman(&["piv", "certificates", "export", "9d", &cert9d])
-        .ok();
-    rig.openssl(&["verify", "-CAfile", &cert9d, &cert9d])
-        .ok()
-        .has(": OK");
-    assert_eq!(rig.cert_point(&cert9d), point384);
-    let att9d = rig.file("att9d.pem");
-    rig.ykman(&["piv", "keys", "attest", "9d", &att9d]).ok();
-    rig.openssl(&["verify", "-partial_chain", "-CAfile", &f9, &att9d])
-        .ok()
-        .has(": OK");
-    assert_eq!(
-        rig.cert_point(&att9d),
-        point384,
-        "attested key is not 9D's key"
-    );
-
     step("access set-retries 6/5");
     rig.ykman(&[
         "piv",
@@ -300,6 +194,83 @@ fn ykman_matrix() {
     rig.ykman(&["piv", "keys", "info", "9a"])
         .fails()
         .has("No key stored in slot 9A");
+}
+
+/// In `slot`: ykman generates an `algorithm` key, has the card sign a self-signed certificate for
+/// it (openssl verifies the card's signature) and attests it (openssl verifies the attestation
+/// against the F9 certificate in `f9`); both certificates carry the generated key. Returns its point.
+fn generate_certify_attest(
+    rig: &Rig,
+    slot: &str,
+    algorithm: &str,
+    slot_name: &str,
+    f9: &str,
+) -> Vec<u8> {
+    let public = rig.file(&format!("{slot}.pub"));
+    rig.ykman(&[
+        "piv",
+        "keys",
+        "generate",
+        "-m",
+        MGM_DEFAULT,
+        "-a",
+        algorithm,
+        slot,
+        &public,
+    ])
+    .ok()
+    .has(&format!(
+        "Private key generated in slot {}",
+        slot.to_uppercase()
+    ));
+    let point = rig.pubkey_point(&public);
+    let key_info = rig.ykman(&["piv", "keys", "info", slot]).ok();
+    assert_eq!(
+        key_info.field("Algorithm:"),
+        algorithm,
+        "{}",
+        key_info.describe()
+    );
+    let subject = format!("CN=ykman-{slot}");
+    rig.ykman(&[
+        "piv",
+        "certificates",
+        "generate",
+        "-m",
+        MGM_DEFAULT,
+        "-P",
+        PIN,
+        "-s",
+        &subject,
+        slot,
+        &public,
+    ])
+    .ok()
+    .has(&format!("Certificate generated in slot {slot_name}."));
+    let cert = rig.file(&format!("{slot}.crt"));
+    rig.ykman(&["piv", "certificates", "export", slot, &cert])
+        .ok();
+    // The card's ECDSA signature over the certificate verifies.
+    rig.openssl(&["verify", "-CAfile", &cert, &cert])
+        .ok()
+        .has(": OK");
+    assert_eq!(rig.cert_point(&cert), point);
+    let attestation = rig.file(&format!("attestation-{slot}.pem"));
+    rig.ykman(&["piv", "keys", "attest", slot, &attestation])
+        .ok()
+        .has(&format!(
+            "Attestation certificate for slot {}",
+            slot.to_uppercase()
+        ));
+    rig.openssl(&["verify", "-partial_chain", "-CAfile", f9, &attestation])
+        .ok()
+        .has(": OK");
+    assert_eq!(
+        rig.cert_point(&attestation),
+        point,
+        "the attested key is not {slot}'s key"
+    );
+    point
 }
 
 /// `ykman info` reads the YubiKey management applet (`applets/yubikey-mgmt`): the firmware version,
