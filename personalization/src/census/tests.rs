@@ -323,6 +323,26 @@ fn errors_are_sorted() {
     assert!(errors.windows(2).all(|w| w[0].location <= w[1].location));
 }
 
+/// A header whose first column is unrecognised (a stray NUL before `record`) and whose `email`
+/// appears twice: the repeat is detected first while reading, the missing `record` after the
+/// whole header, yet `record` (the first column) is listed first. Found by
+/// `mutated_sample_never_panics_and_errors_are_sorted` on CI.
+#[test]
+fn header_errors_are_sorted_too() {
+    let mut header: Vec<String> = COLUMNS.iter().map(|c| c.to_string()).collect();
+    header[0] = "\0record".into();
+    header.push("email".into());
+    let csv = format!("{}\n", header.join(","));
+    let errors = errors_of(parse_csv(csv.as_bytes()));
+    let columns: Vec<_> = errors
+        .iter()
+        .map(|e| e.location.column.as_deref().unwrap_or(""))
+        .collect();
+    assert_eq!(columns, ["record", "email"], "{errors:?}");
+    assert_eq!(errors[0].kind, ErrorKind::MissingField);
+    assert_eq!(errors[1].kind, ErrorKind::Unreadable);
+}
+
 #[test]
 fn semicolons_bom_and_windows_1252() {
     // The sample as an Italian Excel saves it: `;`-delimited, lists quoted.

@@ -219,7 +219,7 @@ fn unreadable_at(row: usize, e: &csv::Error) -> CensusError {
 /// Reads a CSV census (every column, the `record` column saying which kind) into the sink.
 /// Errors of the file itself (encoding, structure, limits) are returned; the sink's rows are then
 /// to be discarded.
-pub(crate) fn csv_rows(bytes: &[u8], sink: &mut impl RowSink) -> Result<(), Vec<CensusError>> {
+pub(super) fn rows(bytes: &[u8], sink: &mut impl RowSink) -> Result<(), Vec<CensusError>> {
     if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > MAX_FILE_BYTES {
         return Err(vec![refusal(
             at_row(0),

@@ -6,10 +6,23 @@ mod csv;
 mod xlsx;
 mod zip_guard;
 
-pub(crate) use self::csv::csv_rows;
-pub(crate) use self::xlsx::xlsx_rows;
+use super::{sorted, CensusError, ErrorKind, Location, COLUMNS};
 
-use super::{CensusError, ErrorKind, Location, COLUMNS};
+/// Reads a CSV census into the sink (see [`csv::rows`]); the file's own errors come sorted by
+/// location, like the validator's.
+pub(crate) fn csv_rows(bytes: &[u8], sink: &mut impl RowSink) -> Result<(), Vec<CensusError>> {
+    self::csv::rows(bytes, sink).map_err(sorted)
+}
+
+/// Reads a census workbook into the sink (see [`xlsx::rows`]); the file's own errors come sorted
+/// by location, like the validator's.
+pub(crate) fn xlsx_rows(
+    bytes: &[u8],
+    source: &str,
+    sink: &mut impl RowSink,
+) -> Result<(), Vec<CensusError>> {
+    self::xlsx::rows(bytes, source, sink).map_err(sorted)
+}
 
 /// One data row, its cells indexed like [`COLUMNS`] (`""` = empty or absent), trimmed.
 #[derive(Debug, Clone, Copy)]

@@ -200,7 +200,7 @@ fn sheet_rows<R: std::io::Read + std::io::Seek>(
 /// Reads a census workbook (`source` names it in messages) into the sink: the `entities` sheet,
 /// then the `users` sheet. Errors of the file itself are returned; the sink's rows are then to be
 /// discarded.
-pub(crate) fn xlsx_rows(
+pub(super) fn rows(
     bytes: &[u8],
     source: &str,
     sink: &mut impl RowSink,
