@@ -175,6 +175,15 @@ impl OwnerPin {
         Ok(PinCheck::Verified)
     }
 
+    /// Gives the PIN a full try counter again and keeps its value (Java Card's `resetAndUnblock`):
+    /// an unblock that does not change the PIN. The caller must have authorized this.
+    pub fn reset_tries(&self, ctx: &mut Context<'_>) -> Result<(), CardError> {
+        let (mut header, value) = self.read(ctx)?;
+        let value = zeroize::Zeroizing::new(value);
+        header.tries_left = header.try_limit;
+        self.write(ctx, &header, &value)
+    }
+
     /// Sets a new value and a full try counter. The caller must have authorized this.
     pub fn update(&self, ctx: &mut Context<'_>, new_value: &[u8]) -> Result<(), CardError> {
         let (mut header, _) = self.read(ctx)?;

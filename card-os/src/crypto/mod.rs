@@ -1,5 +1,5 @@
-//! Crypto services the card offers its applets: randomness (OS or seeded), SHA-256, P-256 and P-384 keys, and
-//! block ciphers for management keys. Applets hold keys only as bytes in their store; these services turn
+//! Crypto services the card offers its applets: randomness (OS or seeded), SHA-256, P-256 and P-384 keys,
+//! RSA keys (1024 to 4096 bits), and block ciphers for management keys. Applets hold keys only as bytes in their store; these services turn
 //! them into operations. Sharp tools (prehash signing, raw key import) live in [`hazmat`].
 
 use aes::cipher::{Block, BlockCipherDecrypt, BlockCipherEncrypt, KeyInit};
@@ -10,6 +10,9 @@ use thiserror::Error;
 use zeroize::Zeroizing;
 
 use crate::Secret;
+
+mod rsa_keys;
+pub use rsa_keys::{RsaBits, RsaKeyPair, RSA_PUBLIC_EXPONENT};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
 pub enum CryptoError {
@@ -280,7 +283,21 @@ fn block_apply(
 /// Sharp tools. Prehash signing trusts the caller to have hashed the message; key import trusts the
 /// caller with raw private key bytes. Use them only where a protocol demands exactly that.
 pub mod hazmat {
-    use super::{CryptoError, P256KeyPair, P384KeyPair};
+    use zeroize::Zeroizing;
+
+    use super::{Crypto, CryptoError, P256KeyPair, P384KeyPair, RsaKeyPair};
+
+    /// Raw RSA: `block^d mod n` for one block of exactly the modulus length, smaller than the modulus
+    /// (else [`CryptoError::BadBlockLength`]). The host did the padding (a PKCS#1 signature block) or
+    /// undoes it (a decrypted block); nothing here checks it. Blinded with the card's randomness, and
+    /// the result is checked to encrypt back to `block`.
+    pub fn rsa_private(
+        crypto: &mut Crypto,
+        key: &RsaKeyPair,
+        block: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        crypto.rsa_private_block(key, block)
+    }
 
     /// ECDSA over a hash the host computed (PIV GENERAL AUTHENTICATE). Hashes shorter than 32 bytes are
     /// left-padded with zeros, which leaves their integer value — what ECDSA signs — unchanged.
