@@ -10,6 +10,17 @@ pub fn registry() -> AppletRegistry {
         .register(piv_applet::aid(), piv_applet::factory)
         .register(yubikey_mgmt_applet::aid(), yubikey_mgmt_applet::factory)
         .register(demo_applet::aid(), demo_applet::factory)
+        .register(cns_applet::aid(), cns_applet::factory)
+}
+
+/// The applet of a new CNS card: the CNS file system alone, selected at power-up (a CNS has no
+/// application to select).
+pub fn cns_installations(cns: &cns_applet::InstallParams) -> Vec<card_os::Installation> {
+    vec![card_os::Installation {
+        aid: cns_applet::aid(),
+        params: cns.to_bytes(),
+        default_selected: true,
+    }]
 }
 
 /// The applets of a new card: PIV (selected at power-up, as on a PIV token), the YubiKey management

@@ -6,6 +6,7 @@
 pub mod batch;
 pub mod ca;
 pub mod census;
+pub mod cns;
 mod dates;
 pub mod envelope;
 pub mod issuer;

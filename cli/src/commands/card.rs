@@ -25,6 +25,10 @@ pub struct NewArgs {
     /// Where to write the card image (must not exist).
     #[arg(long)]
     out: PathBuf,
+    /// Which card: `piv` (a PIV token with YubiKey extensions, the management and demo applets) or
+    /// `cns` (the Italian CNS operator card OpenSC's itacns driver reads: ISO 7816-4 files, RSA).
+    #[arg(long, value_enum, default_value = "piv")]
+    profile: Profile,
     /// Make the card deterministic: its random numbers come from this seed.
     #[arg(long)]
     seed: Option<u64>,
@@ -34,16 +38,17 @@ pub struct NewArgs {
     /// Persistent memory in bytes.
     #[arg(long, default_value_t = 128 * 1024)]
     capacity: usize,
-    /// Answer-to-reset: a preset or hex bytes. Presets: `piv` (the default: T=1, historical bytes
-    /// OpenSC reads as PIV), `ykman` (the same without the zero TB1 byte, so ykman's ATR heuristic takes
-    /// the card for an NFC-connected token instead of demanding a Yubico USB reader name), `cns` (the
-    /// Italian CNS operator card's ATR).
+    /// Answer-to-reset: a preset or hex bytes. Presets: `piv` (the PIV profile's default: T=1,
+    /// historical bytes OpenSC reads as PIV), `ykman` (the same without the zero TB1 byte, so ykman's
+    /// ATR heuristic takes the card for an NFC-connected token instead of demanding a Yubico USB
+    /// reader name), `cns` (the CNS profile's default: a CNS 1.1 card's ATR).
     #[arg(long, value_name = "PRESET|HEX")]
     atr: Option<String>,
-    /// PIV PIN, 6 to 8 digits (default: the well-known test PIN 123456).
+    /// PIN: PIV 6 to 8 digits (default: the well-known test PIN 123456); CNS 5 to 8 digits
+    /// (default: 12345).
     #[arg(long)]
     pin: Option<String>,
-    /// PIV PUK, 8 characters (default: the well-known test PUK 12345678).
+    /// PUK, 8 characters (default: the well-known test PUK 12345678); digits on a CNS.
     #[arg(long)]
     puk: Option<String>,
     /// Wrong PIN tries before the PIN blocks (1..15).
@@ -58,9 +63,22 @@ pub struct NewArgs {
     /// Algorithm of the management key.
     #[arg(long, value_enum, default_value = "3des")]
     management_algorithm: MgmtAlgorithm,
-    /// Serial number the card reports (default: random, or derived from --seed).
+    /// Serial number the card reports (default: random, or derived from --seed). PIV only.
     #[arg(long)]
     serial: Option<u32>,
+    /// CNS card number (EF_IDCarta, OpenSC's token serial): 16 letters or digits (default: random,
+    /// or derived from --seed). CNS only.
+    #[arg(long)]
+    card_number: Option<String>,
+    /// CNS personalization key, 16 bytes in hex (default: the well-known 0102…10). CNS only.
+    #[arg(long, value_name = "HEX")]
+    personalization_key: Option<String>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Profile {
+    Piv,
+    Cns,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -117,6 +135,46 @@ fn piv_params(args: &NewArgs) -> anyhow::Result<(piv_applet::InstallParams, Vec<
     Ok((params, well_known))
 }
 
+/// CNS installation parameters from the options; also the well-known test secrets in use.
+fn cns_params(args: &NewArgs) -> anyhow::Result<(cns_applet::InstallParams, Vec<&'static str>)> {
+    for (given, option) in [
+        (args.serial.is_some(), "--serial"),
+        (args.management_key.is_some(), "--management-key"),
+        (
+            !matches!(args.management_algorithm, MgmtAlgorithm::TripleDes),
+            "--management-algorithm",
+        ),
+    ] {
+        if given {
+            anyhow::bail!("{option} is a PIV option; a CNS card takes --card-number and --personalization-key");
+        }
+    }
+    let mut params = cns_applet::InstallParams::default();
+    let mut well_known = Vec::new();
+    match &args.pin {
+        Some(pin) => params.pin = card_os::Secret::new(pin.as_bytes()),
+        None => well_known.push("PIN 12345"),
+    }
+    match &args.puk {
+        Some(puk) => params.puk = card_os::Secret::new(puk.as_bytes()),
+        None => well_known.push("PUK 12345678"),
+    }
+    params.pin_tries = args.pin_retries;
+    params.puk_tries = args.puk_retries;
+    match &args.personalization_key {
+        Some(key) => {
+            params.personalization_key = card_os::Secret::new(
+                hex::decode(key.replace(' ', ""))
+                    .with_context(|| "--personalization-key is not hex".to_string())?,
+            );
+        }
+        None => well_known.push("personalization key 0102030405060708090A0B0C0D0E0F10"),
+    }
+    params.card_number = args.card_number.clone();
+    params.validate().map_err(|why| anyhow::anyhow!(why))?;
+    Ok((params, well_known))
+}
+
 pub fn run(command: CardCommand) -> anyhow::Result<ExitCode> {
     match command {
         CardCommand::New(args) => new(args),
@@ -131,8 +189,10 @@ fn new(args: NewArgs) -> anyhow::Result<ExitCode> {
         clock: args.fixed_clock.map_or(Clock::System, Clock::Fixed),
         ..CardConfig::default()
     };
-    if let Some(atr) = &args.atr {
-        config.atr = atr_bytes(atr)?;
+    match &args.atr {
+        Some(atr) => config.atr = atr_bytes(atr)?,
+        None if args.profile == Profile::Cns => config.atr = cns_applet::CNS_ATR.to_vec(),
+        None => {}
     }
     if args.capacity < 1024 {
         anyhow::bail!(
@@ -140,8 +200,34 @@ fn new(args: NewArgs) -> anyhow::Result<ExitCode> {
             args.capacity
         );
     }
-    let (piv, well_known) = piv_params(&args)?;
-    let installations = cards::installations(&piv);
+    if args.profile == Profile::Piv
+        && (args.card_number.is_some() || args.personalization_key.is_some())
+    {
+        anyhow::bail!(
+            "--card-number and --personalization-key are CNS options (add --profile cns)"
+        );
+    }
+    let (installations, well_known, described) = match args.profile {
+        Profile::Piv => {
+            let (piv, well_known) = piv_params(&args)?;
+            let described = vec![
+                format!(
+                    "  PIV applet A0 00 00 03 08 00 00 10 00 01 00 (selected at power-up), retries {}/{}",
+                    args.pin_retries, args.puk_retries
+                ),
+                "  demo applet F0 74 65 73 73 65 72 61 01 (demo PIN 1234)".to_string(),
+            ];
+            (cards::installations(&piv), well_known, described)
+        }
+        Profile::Cns => {
+            let (cns, well_known) = cns_params(&args)?;
+            let described = vec![format!(
+                "  CNS file system (selected at power-up), no key yet (the bureau generates it), retries {}/{}",
+                args.pin_retries, args.puk_retries
+            )];
+            (cards::cns_installations(&cns), well_known, described)
+        }
+    };
     let card = Card::create(
         config,
         &cards::registry(),
@@ -154,11 +240,9 @@ fn new(args: NewArgs) -> anyhow::Result<ExitCode> {
     .with_context(|| format!("cannot create card {}", args.out.display()))?;
     drop(card);
     println!("created {}", args.out.display());
-    println!(
-        "  PIV applet A0 00 00 03 08 00 00 10 00 01 00 (selected at power-up), retries {}/{}",
-        args.pin_retries, args.puk_retries
-    );
-    println!("  demo applet F0 74 65 73 73 65 72 61 01 (demo PIN 1234)");
+    for line in described {
+        println!("{line}");
+    }
     if !well_known.is_empty() {
         eprintln!(
             "WARNING: this card uses the well-known test {}: for testing only, never for real holders",
@@ -176,7 +260,7 @@ fn atr_bytes(text: &str) -> anyhow::Result<Vec<u8>> {
     let bytes = match text {
         "piv" => card_os::DEFAULT_ATR.to_vec(),
         "ykman" => hex::decode("3BDB13008131FE1580F9A0000003080000100051")?,
-        "cns" => hex::decode("3BFF1800008131FE55006B02091717010101434E5310318062")?,
+        "cns" => cns_applet::CNS_ATR.to_vec(),
         hex_text => hex::decode(hex_text.replace(' ', "")).with_context(|| {
             format!("--atr {hex_text:?} is neither a preset (piv, ykman, cns) nor hex")
         })?,

@@ -98,8 +98,7 @@ pub fn whole_seconds(instant: SystemTime) -> SystemTime {
     join(secs, 0)
 }
 
-/// `(year, month, day)` of an instant in UTC, for tests.
-#[cfg(test)]
+/// `(year, month, day)` of an instant in UTC.
 pub fn civil_date(instant: SystemTime) -> (i64, u32, u32) {
     let (secs, _) = split(instant);
     civil_from_days(secs.div_euclid(SECONDS_PER_DAY))

@@ -21,6 +21,7 @@ use p256::elliptic_curve::Generate;
 use p256::pkcs8::{DecodePrivateKey, EncodePrivateKey};
 use x509_cert::certificate::Certificate;
 use x509_cert::ext::pkix::{KeyUsage, KeyUsages, SubjectKeyIdentifier};
+use x509_cert::spki::SubjectPublicKeyInfoOwned;
 
 pub use calendar::not_after;
 pub use password::{BundlePassword, ALPHABET as PASSWORD_ALPHABET, PASSWORD_LENGTH};
@@ -346,6 +347,31 @@ impl StagingCa {
         }
         let public = p256::PublicKey::from_sec1_bytes(public_point)
             .map_err(|_| CaError::InvalidPublicKey("not a point on P-256".into()))?;
+        self.issue_user_for(holder, x509::spki_of(&public)?, serial, not_before)
+    }
+
+    /// [`StagingCa::issue_user`] for an on-card key given as a DER `SubjectPublicKeyInfo` (the RSA
+    /// key of a CNS card): the same subject, extensions and validity.
+    pub fn issue_user_spki(
+        &self,
+        holder: &Holder,
+        spki_der: &[u8],
+        serial: [u8; 16],
+        not_before: SystemTime,
+    ) -> Result<Vec<u8>, CaError> {
+        use der::Decode as _;
+        let spki = SubjectPublicKeyInfoOwned::from_der(spki_der)
+            .map_err(|e| CaError::InvalidPublicKey(format!("not a SubjectPublicKeyInfo: {e}")))?;
+        self.issue_user_for(holder, spki, serial, not_before)
+    }
+
+    fn issue_user_for(
+        &self,
+        holder: &Holder,
+        spki: SubjectPublicKeyInfoOwned,
+        serial: [u8; 16],
+        not_before: SystemTime,
+    ) -> Result<Vec<u8>, CaError> {
         let cf = holder.codice_fiscale.trim();
         if cf.len() != 16 || !cf.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return Err(CaError::InvalidName(format!(
@@ -380,13 +406,7 @@ impl StagingCa {
         extensions.basic_constraints(false, None)?;
         extensions.key_usage(KeyUsage(KeyUsages::DigitalSignature.into()))?;
         extensions.extended_key_usage(vec![x509::OID_KP_CLIENT_AUTH])?;
-        let (der, _) = self.issue(
-            subject,
-            x509::spki_of(&public)?,
-            serial,
-            not_before,
-            extensions,
-        )?;
+        let (der, _) = self.issue(subject, spki, serial, not_before, extensions)?;
         Ok(der)
     }
 
