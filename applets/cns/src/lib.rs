@@ -368,7 +368,9 @@ fn read_binary(
         return Err(CardError::SecurityStatusNotSatisfied(Requirement::Never));
     }
     let content = fs::content(ctx, file);
-    if offset > content.len() || (offset == content.len() && !content.is_empty()) {
+    // Past the end is `6B 00`; *at* the end is zero bytes and `62 82`, which is how OpenSC's
+    // `sc_read_binary` learns that a file it reads in chunks has ended.
+    if offset > content.len() {
         return Err(CardError::WrongP1P2);
     }
     let end = content.len().min(offset + ne);

@@ -203,7 +203,12 @@ fn select_answers_the_fcp_opensc_decodes_and_read_binary_ends_with_62_82() {
         tx(&mut card, "00 B0 00 08 08"),
         format!("{}9000", hex::encode_upper(b"23456789"))
     );
-    assert_eq!(tx(&mut card, "00 B0 00 10 01"), "6B00");
+    assert_eq!(
+        tx(&mut card, "00 B0 00 10 01"),
+        "6282",
+        "at the end: nothing, and end of file"
+    );
+    assert_eq!(tx(&mut card, "00 B0 00 11 01"), "6B00", "past the end");
     // The MF by FID; a DF's FCP; no current EF after selecting a DF.
     assert_eq!(tx(&mut card, "00 A4 00 0C 02 3F00"), "9000");
     assert!(tx(&mut card, "00 A4 00 00 02 1100 00").starts_with("6215820138830211008609"));

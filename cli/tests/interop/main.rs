@@ -39,6 +39,7 @@
 //!   cover EC signing: the ECDSA signature is checked separately (`pkcs11-tool --sign` + `openssl dgst
 //!   -verify`).
 
+mod cns;
 mod opensc;
 mod persistence;
 mod support;
