@@ -246,12 +246,30 @@ impl<'t, T: Transport + ?Sized> CnsSession<'t, T> {
 
     /// CHANGE REFERENCE DATA of the PIN.
     pub fn change_pin(&mut self, old: &str, new: &str) -> Result<PinOutcome, CnsError> {
+        self.change(Secret::Pin, old, new)
+    }
+
+    /// CHANGE REFERENCE DATA of the PIN or the PUK.
+    pub fn change(&mut self, which: Secret, old: &str, new: &str) -> Result<PinOutcome, CnsError> {
+        let reference = match which {
+            Secret::Pin => PIN_REFERENCE,
+            Secret::Puk => PUK_REFERENCE,
+        };
         let mut data = Zeroizing::new(pin_block(old)?.to_vec());
         data.extend_from_slice(pin_block(new)?.as_ref());
         let response = self
             .transport
-            .exchange(&command(0x24, 0, PIN_REFERENCE).with_data(data.to_vec()))?;
+            .exchange(&command(0x24, 0, reference).with_data(data.to_vec()))?;
         pin_outcome("CHANGE REFERENCE DATA", response.sw)
+    }
+
+    /// Replaces the personalization key (after [`CnsSession::authenticate`] with the current one).
+    pub fn change_personalization_key(&mut self, new: &[u8; 16]) -> Result<(), CnsError> {
+        self.exchange(
+            "CHANGE REFERENCE DATA",
+            &command(0x24, 0x01, PERSONALIZATION_KEY_REFERENCE).with_data(new.to_vec()),
+        )?;
+        Ok(())
     }
 
     /// RESET RETRY COUNTER: the PUK and a new PIN.

@@ -184,6 +184,18 @@ impl MasterKey {
         key
     }
 
+    /// The per-card CNS personalization key (AES-128): replaces the chip's factory key.
+    pub fn cns_personalization_key(&self, card_number: &str) -> Zeroizing<[u8; 16]> {
+        let mut key = Zeroizing::new([0u8; 16]);
+        let info = [
+            b"cns-personalization-key:".as_slice(),
+            card_number.as_bytes(),
+        ]
+        .concat();
+        self.derive(&info, key.as_mut());
+        key
+    }
+
     /// The key that seals second halves at rest.
     fn escrow_key(&self) -> Zeroizing<[u8; 32]> {
         let mut key = Zeroizing::new([0u8; 32]);

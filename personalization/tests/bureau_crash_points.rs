@@ -62,7 +62,7 @@ fn run_grouped(
         crash_after_durable_step: crash_after,
         group_size: NonZeroUsize::new(group_size).expect("a group holds a card"),
         workers: NonZeroUsize::new(2),
-        ..BatchOptions::default()
+        ..piv_options()
     };
     batch::personalize(census, ca, batch, &options, &mut |_, _, _| {})
 }

@@ -46,7 +46,7 @@ fn personalize(b: &Bureau) -> batch::BatchSummary {
         &b.census,
         &b.ca,
         &b.batch,
-        &BatchOptions::default(),
+        &piv_options(),
         &mut |_, _, _| {},
     )
     .expect("personalize")
@@ -250,7 +250,7 @@ fn replacement_blocks_at_once_and_guards_the_last_mayor_or_als() {
     let (mut batch, mailer) = open(&b);
     batch.deliver("058047", &mayor, &mailer).expect("deliver");
     let mayor_card = card_of(&batch, &mayor).card_number;
-    let options = BatchOptions::default();
+    let options = piv_options();
     // The mayor's card is the entity's only active mayor/ALS card: refused unless forced.
     let refused = batch
         .replace(&mayor_card, &mayor, false, &b.ca, &options)
@@ -307,7 +307,7 @@ fn a_rerun_is_idempotent_and_a_changed_census_is_refused() {
         &b.census,
         &b.ca,
         &b.batch,
-        &BatchOptions::default(),
+        &piv_options(),
         &mut |_, _, _| {},
     )
     .expect_err("different census");
@@ -323,4 +323,137 @@ fn the_event_log_is_append_only() {
     assert!(conn.execute("UPDATE events SET kind = 'x'", []).is_err());
     assert!(conn.execute("DELETE FROM events", []).is_err());
     assert!(!batch.registry.events().expect("events").is_empty());
+}
+
+/// The default profile: a CNS card per holder. The mayor's card, active on delivery: the envelope
+/// half and the e-mail half joined are the PIN its VERIFY accepts, the PUK unblocks it, EF_IDCarta is the card
+/// number, EF_DatiPersonali names the holder, the certificate in EF 1101 names the holder, chains
+/// to the staging CA and certifies the RSA key in EF 3F01, and the card signs with that key.
+#[test]
+fn a_cns_batch_makes_cards_the_holder_unlocks_with_the_two_halves() {
+    use cns_host::{path, CnsSession, PinOutcome as CnsOutcome, Secret};
+    let b = bureau(0);
+    let summary = batch::personalize(
+        &b.census,
+        &b.ca,
+        &b.batch,
+        &BatchOptions::default(),
+        &mut |_, _, _| {},
+    )
+    .expect("personalize");
+    assert!(summary.personalized > 0);
+    assert_eq!(
+        batch::recorded_profile(&b.batch).expect("profile"),
+        Some(batch::CardProfile::Cns)
+    );
+    // Another profile for the same batch is refused, naming both.
+    let refused = batch::personalize(
+        &b.census,
+        &b.ca,
+        &b.batch,
+        &piv_options(),
+        &mut |_, _, _| {},
+    )
+    .expect_err("a PIV rerun of a CNS batch");
+    assert!(refused.to_string().contains("makes cns cards"), "{refused}");
+
+    let (mut bureau_batch, mailer) = open(&b);
+    let [_, mayor, ..] = b.keys.clone();
+    let (_, activated) = bureau_batch
+        .deliver("058047", &mayor, &mailer)
+        .expect("deliver");
+    let card_number = activated.first().expect("the mayor's card").clone();
+    let envelope = envelope(&b.batch, &card_number);
+    let mail = emails(&b.batch, &card_number)
+        .pop()
+        .expect("released e-mail");
+    let pin = format!(
+        "{}{}",
+        envelope["pin_first_half"].as_str().expect("half"),
+        email_field(&mail, "PIN-Second-Half")
+    );
+    let puk = format!(
+        "{}{}",
+        envelope["puk_first_half"].as_str().expect("half"),
+        email_field(&mail, "PUK-Second-Half")
+    );
+
+    let mut reader = in_process(open_card(
+        &b.batch,
+        envelope["card_file"].as_str().expect("card file"),
+    ));
+    let mut card = CnsSession::new(&mut reader);
+    let id = card.read_file(path::ID_CARTA).expect("EF_IDCarta");
+    assert_eq!(id, format!("{card_number:0>16}").as_bytes());
+    let dati =
+        String::from_utf8(card.read_file(path::DATI_PERSONALI).expect("dati")).expect("ascii");
+    assert!(dati.contains(&mayor), "{dati}");
+
+    let der_bytes = card.read_file(path::CERTIFICATE).expect("EF 1101");
+    let certificate = x509_cert::Certificate::from_der(&der_bytes).expect("X.509");
+    let subject = certificate.tbs_certificate().subject().to_string();
+    assert!(subject.contains(&format!("CN={mayor}")), "{subject}");
+    let ca = StagingCa::open(&b.ca).expect("ca");
+    let ca_cert = x509_cert::Certificate::from_der(&ca.certificate_der()).expect("CA cert");
+    assert_eq!(
+        certificate.tbs_certificate().issuer(),
+        ca_cert.tbs_certificate().subject()
+    );
+    use rsa::pkcs1::DecodeRsaPublicKey as _;
+    use rsa::pkcs8::DecodePublicKey as _;
+    let on_card = rsa::PublicKey::from_pkcs1_der(&card.read_file(path::PUBLIC_KEY).expect("3F01"))
+        .expect("RSA");
+    let certified = rsa::PublicKey::from_public_key_der(
+        &certificate
+            .tbs_certificate()
+            .subject_public_key_info()
+            .to_der()
+            .expect("spki"),
+    )
+    .expect("RSA SPKI");
+    assert_eq!(
+        on_card, certified,
+        "the certificate certifies the card's key"
+    );
+
+    // The envelope half alone is refused; both halves are the PIN; the card signs with it.
+    let half = envelope["pin_first_half"]
+        .as_str()
+        .expect("half")
+        .to_string();
+    assert!(matches!(
+        card.verify(Secret::Pin, &half).expect("VERIFY"),
+        CnsOutcome::Wrong { .. }
+    ));
+    assert_eq!(
+        card.verify(Secret::Pin, &pin).expect("VERIFY"),
+        CnsOutcome::Verified
+    );
+    let hash = <sha2::Sha256 as sha2::Digest>::digest(b"console login");
+    let mut digest_info = hex::decode("3031300d060960864801650304020105000420").expect("hex");
+    digest_info.extend_from_slice(&hash);
+    let signature = card.sign_digest_info(&digest_info).expect("sign");
+    certified
+        .verify(rsa::Pkcs1v15Sign::new::<sha2::Sha256>(), &hash, &signature)
+        .expect("the card's signature verifies");
+    // Blocked by three wrong PINs, unblocked by the PUK halves.
+    for _ in 0..3 {
+        card.verify(Secret::Pin, "00000000").expect("VERIFY");
+    }
+    assert_eq!(
+        card.verify(Secret::Pin, &pin).expect("VERIFY"),
+        CnsOutcome::Blocked
+    );
+    assert_eq!(
+        card.unblock_pin(&puk, "24681357").expect("unblock"),
+        CnsOutcome::Verified
+    );
+    // The bureau replaced the factory personalization key: the well-known one is refused.
+    assert_eq!(
+        card.authenticate(&cns_applet::DEFAULT_PERSONALIZATION_KEY)
+            .expect_err("the factory key")
+            .status_word()
+            .map(|sw| sw.to_u16()),
+        Some(0x6982)
+    );
 }

@@ -7,7 +7,7 @@ use std::process::Command;
 use std::time::{Duration, SystemTime};
 
 use card_transport::PcscReader;
-use personalization::batch::{self, BatchOptions};
+use personalization::batch;
 use personalization::ca::StagingCa;
 use personalization::lifecycle::{Batch, Mailer};
 use support::*;
@@ -39,14 +39,8 @@ fn pkcs11_tool_logs_in_with_the_combined_pin_and_signs() {
     let ca = dir.path().join("ca");
     StagingCa::init(&ca, SystemTime::now()).expect("ca");
     let batch_dir = dir.path().join("batch");
-    batch::personalize(
-        &census,
-        &ca,
-        &batch_dir,
-        &BatchOptions::default(),
-        &mut |_, _, _| {},
-    )
-    .expect("personalize");
+    batch::personalize(&census, &ca, &batch_dir, &piv_options(), &mut |_, _, _| {})
+        .expect("personalize");
     let mut batch = Batch::open(&batch_dir, None, SystemTime::now()).expect("batch");
     let mailer = Mailer::for_batch(&batch_dir, None);
     // The mayor's card is active on delivery: its second halves are in the outbox.

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use card_os::{AppletRegistry, Card, CardConfig, Installation, Storage};
 use card_transport::{DirectReader, PcscReader};
 use personalization::ca::{Holder, StagingCa};
-use personalization::cns::{self, CnsHolder};
+use personalization::cns::{self, CnsOrder};
 use testkit::tool::Tool;
 use virtual_reader::testing::{wait_for, Pcscd};
 use virtual_reader::{SlotOptions, VpcdSlot};
@@ -16,16 +16,13 @@ use virtual_reader::{SlotOptions, VpcdSlot};
 const MODULE: &str = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so";
 const PIN: &str = "24681357";
 const PUK: &str = "97531864";
-const CARD_NUMBER: &str = "0000000000000123";
+/// A bureau card number (ISTAT code + sequence); EF_IDCarta holds it zero-padded to 16.
+const CARD_NUMBER: &str = "058091000123";
+const CARD_ID: &str = "0000058091000123";
 
+/// A factory chip (default PIN, PUK and personalization key) through the bureau's sequence.
 fn personalized_card(dir: &std::path::Path) -> (Card, Vec<u8>) {
     let registry = AppletRegistry::new().register(cns_applet::aid(), cns_applet::factory);
-    let params = cns_applet::InstallParams {
-        pin: card_os::Secret::new(PIN.as_bytes()),
-        puk: card_os::Secret::new(PUK.as_bytes()),
-        card_number: Some(CARD_NUMBER.into()),
-        ..cns_applet::InstallParams::default()
-    };
     let mut card = Card::create(
         CardConfig {
             atr: cns_applet::CNS_ATR.to_vec(),
@@ -34,7 +31,7 @@ fn personalized_card(dir: &std::path::Path) -> (Card, Vec<u8>) {
         &registry,
         &[Installation {
             aid: cns_applet::aid(),
-            params: params.to_bytes(),
+            params: cns_applet::InstallParams::default().to_bytes(),
             default_selected: true,
         }],
         Storage::Memory,
@@ -48,13 +45,17 @@ fn personalized_card(dir: &std::path::Path) -> (Card, Vec<u8>) {
     };
     let personalized = cns::personalize(
         &mut DirectReader::new(&mut card),
-        &cns_applet::DEFAULT_PERSONALIZATION_KEY,
         &ca,
-        &CnsHolder {
+        &CnsOrder {
             holder: &holder,
             issuer_code: "058091",
+            card_number: CARD_NUMBER,
             certificate_serial: personalization::ca::random_serial(),
             not_before: SystemTime::now(),
+            pin: PIN,
+            puk: PUK,
+            factory_key: &cns_applet::DEFAULT_PERSONALIZATION_KEY,
+            card_key: &[0x42; 16],
         },
     )
     .expect("personalize");
@@ -98,11 +99,7 @@ fn opensc_reads_a_cns_card_signs_with_it_and_the_puk_unblocks_it() {
         .has("Italian CNS")
         .has("CNS card");
     // The token: the holder's name from EF_DatiPersonali, the card number from EF_IDCarta.
-    pkcs11(&["-L"])
-        .run()
-        .ok()
-        .has("MARIO ROSSI")
-        .has(CARD_NUMBER);
+    pkcs11(&["-L"]).run().ok().has("MARIO ROSSI").has(CARD_ID);
     // The certificate on the card is the one the bureau wrote.
     let read_back = dir.path().join("card-cert.der");
     pkcs11(&["--read-object", "--type", "cert", "--id", "01", "-o"])

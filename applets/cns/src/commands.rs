@@ -101,8 +101,15 @@ pub enum CnsCommand<'a> {
         reference: PinRef,
         value: Option<&'a [u8]>,
     },
-    ChangePin {
+    /// CHANGE REFERENCE DATA of the PIN or the PUK: old value ‖ new value.
+    ChangeReference {
+        reference: PinRef,
         old: &'a [u8],
+        new: &'a [u8],
+    },
+    /// CHANGE REFERENCE DATA `01 01`: a new personalization key (new value only: the bureau has
+    /// just authenticated with the old one).
+    ChangePersonalizationKey {
         new: &'a [u8],
     },
     /// RESET RETRY COUNTER of the PIN with the PUK, and a new PIN (P1 `00`) or the old one kept (P1 `01`).
@@ -191,13 +198,24 @@ impl<'a> CnsCommand<'a> {
                 };
                 Ok(CnsCommand::Verify { reference, value })
             }
-            ins::CHANGE_REFERENCE_DATA => {
-                if p1 != 0x00 || pin_reference(p2)? != PinRef::Pin {
-                    return Err(CardError::IncorrectP1P2);
+            ins::CHANGE_REFERENCE_DATA => match (p1, p2) {
+                (0x01, crate::PERSONALIZATION_KEY_REFERENCE) => {
+                    if data.len() != crate::PERSONALIZATION_KEY_LEN {
+                        return Err(CardError::WrongLength);
+                    }
+                    Ok(CnsCommand::ChangePersonalizationKey { new: data })
                 }
-                let (old, new) = two_blocks(data)?;
-                Ok(CnsCommand::ChangePin { old, new })
-            }
+                (0x00, _) => {
+                    let reference = pin_reference(p2)?;
+                    let (old, new) = two_blocks(data)?;
+                    Ok(CnsCommand::ChangeReference {
+                        reference,
+                        old,
+                        new,
+                    })
+                }
+                _ => Err(CardError::IncorrectP1P2),
+            },
             ins::RESET_RETRY_COUNTER => {
                 if pin_reference(p2)? != PinRef::Pin {
                     return Err(CardError::IncorrectP1P2);
@@ -413,8 +431,13 @@ mod tests {
         assert_eq!(parse("00 20 00 90 08 31323334FFFF3536"), Err("6A80".into()));
         assert_eq!(parse("00 20 00 90 08 FFFFFFFFFFFFFFFF"), Err("6A80".into()));
         assert_eq!(
-            parse("00 24 00 91 10 3132333435363738 3132333435FFFFFF"),
+            parse("00 24 02 91 10 3132333435363738 3132333435FFFFFF"),
             Err("6A86".into())
+        );
+        assert_eq!(parse("00 24 01 01 08 0102030405060708"), Err("6700".into()));
+        assert_eq!(
+            parse("00 24 00 12 10 3132333435363738 3132333435FFFFFF"),
+            Err("6A88".into())
         );
         assert_eq!(parse("00 22 F1 B6 03 83 01 02"), Err("6A88".into()));
         assert_eq!(parse("00 22 F1 B7 03 83 01 01"), Err("6A86".into()));

@@ -13,7 +13,8 @@
 //! | `00 B0 off off` | READ BINARY of the current EF (`62 82` when it ends before Ne) | — |
 //! | `00 D6 off off` | UPDATE BINARY (the EF grows up to its capacity) | personalization key |
 //! | `00 20 00 10/90` · `11/91` | VERIFY PIN · PUK (8 bytes, `FF`-padded); no data: status (`63 Cx`) | — |
-//! | `00 24 00 10/90` | CHANGE REFERENCE DATA: old PIN ‖ new PIN | old PIN |
+//! | `00 24 00 10/90` · `11/91` | CHANGE REFERENCE DATA: old ‖ new PIN · PUK (8 bytes each, `FF`-padded) | the old value |
+//! | `00 24 01 01` | CHANGE REFERENCE DATA: a new personalization key (16 bytes) | personalization key |
 //! | `00 2C 00/01 10/90` | RESET RETRY COUNTER: PUK ‖ new PIN (`00`) or PUK alone (`01`, PIN kept) | PUK |
 //! | `00 22 F3 03` | MSE RESTORE (OpenSC's `00 22 F3 03 00`) | — |
 //! | `00 22 F1/41/81 B6/B8/A4`, `83 01 01` | MSE SET: signature, decipherment, authentication with key 01 | — |
@@ -68,6 +69,8 @@ pub fn factory() -> Box<dyn Applet> {
 
 /// EXTERNAL AUTHENTICATE's P2: the personalization key.
 pub const PERSONALIZATION_KEY_REFERENCE: u8 = 0x01;
+/// The personalization key: AES-128.
+pub const PERSONALIZATION_KEY_LEN: usize = 16;
 /// The challenge EXTERNAL AUTHENTICATE answers: one AES block.
 pub const CHALLENGE_LEN: usize = 16;
 
@@ -158,7 +161,7 @@ impl InstallParams {
                 return Err(format!("{what} tries must be 1 to 15, not {tries}"));
             }
         }
-        if self.personalization_key.expose().len() != 16 {
+        if self.personalization_key.expose().len() != PERSONALIZATION_KEY_LEN {
             return Err("the personalization key is 16 bytes (AES-128)".into());
         }
         if let Some(number) = &self.card_number {
@@ -290,10 +293,31 @@ impl Applet for CnsApplet {
                 fs::update(ctx, file, offset, data)
             }
             CnsCommand::Verify { reference, value } => verify(ctx, reference, value),
-            CnsCommand::ChangePin { old, new } => {
-                check_new_pin(new)?;
-                spend(ctx, PIN, old)?;
-                PIN.update(ctx, new)
+            CnsCommand::ChangeReference {
+                reference,
+                old,
+                new,
+            } => {
+                let object = match reference {
+                    PinRef::Pin => PIN,
+                    PinRef::Puk => PUK,
+                };
+                // The new value is checked before the old one is compared, so a malformed new
+                // value costs no try.
+                let policy = object.policy(ctx)?;
+                if !(usize::from(policy.min_len)..=usize::from(policy.max_len)).contains(&new.len())
+                {
+                    return Err(CardError::InvalidData);
+                }
+                spend(ctx, object, old)?;
+                object.update(ctx, new)
+            }
+            CnsCommand::ChangePersonalizationKey { new } => {
+                require_personalization(ctx)?;
+                ctx.store().put(REC_PERSONALIZATION_KEY, new)?;
+                // The old key's session ends with it.
+                ctx.transient().clear(T_PERSONALIZATION);
+                Ok(())
             }
             CnsCommand::UnblockPin { puk, new_pin } => {
                 if let Some(new) = new_pin {
@@ -445,7 +469,7 @@ fn spend(ctx: &mut Context<'_>, pin: OwnerPin, value: &[u8]) -> Result<(), CardE
     }
 }
 
-/// A new PIN is checked before the old one is compared, so a malformed new PIN costs no try.
+/// A new PIN is checked before the PUK is compared, so a malformed new PIN costs no try.
 fn check_new_pin(new: &[u8]) -> Result<(), CardError> {
     if (usize::from(PIN_MIN_LEN)..=usize::from(PIN_MAX_LEN)).contains(&new.len()) {
         Ok(())

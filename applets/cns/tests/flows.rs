@@ -332,3 +332,44 @@ fn a_torn_key_generation_leaves_key_and_public_key_file_in_agreement() {
     });
     assert!(checked >= 4, "{checked} cut points");
 }
+
+#[test]
+fn the_puk_and_the_personalization_key_can_be_replaced_by_whoever_holds_them() {
+    let mut card = new_card(6, &InstallParams::default());
+    let mut reader = DirectReader::new(&mut card);
+    let mut cns = CnsSession::new(&mut reader);
+    // The PUK: old ‖ new, 8 digits.
+    assert_eq!(
+        sw(cns.change(Secret::Puk, "12345678", "1234567").unwrap_err()),
+        0x6A80
+    );
+    assert_eq!(
+        cns.change(Secret::Puk, "12345678", "86420975").unwrap(),
+        PinOutcome::Verified
+    );
+    assert_eq!(
+        cns.verify(Secret::Puk, "12345678").unwrap(),
+        PinOutcome::Wrong { tries_left: 9 }
+    );
+    assert_eq!(
+        cns.verify(Secret::Puk, "86420975").unwrap(),
+        PinOutcome::Verified
+    );
+    // The personalization key: only after authenticating with the current one; then the new one
+    // is the only one that works.
+    let new_key = [0x5A; 16];
+    assert_eq!(
+        sw(cns.change_personalization_key(&new_key).unwrap_err()),
+        0x6982
+    );
+    cns.authenticate(&KEY).unwrap();
+    cns.change_personalization_key(&new_key).unwrap();
+    assert_eq!(
+        sw(cns.generate_key(1024).unwrap_err()),
+        0x6982,
+        "the old session ended"
+    );
+    assert_eq!(sw(cns.authenticate(&KEY).unwrap_err()), 0x6982);
+    cns.authenticate(&new_key).unwrap();
+    cns.generate_key(1024).unwrap();
+}

@@ -84,7 +84,12 @@ fn quiesce_disk(dir: &std::path::Path) {
 fn main() -> Result<(), String> {
     let mut cards = 40usize;
     let mut keep = false;
-    let mut options = BatchOptions::default();
+    // PIV cards: the floor below is P-256 key generation + certificate signing, what a PIV card
+    // costs (a CNS card's RSA-2048 generation is a different floor, measured by `rsa-card`).
+    let mut options = BatchOptions {
+        profile: batch::CardProfile::Piv,
+        ..BatchOptions::default()
+    };
     let mut args = std::env::args().skip(1);
     let positive = |value: Option<String>, flag: &str| {
         value

@@ -63,6 +63,10 @@ pub enum BureauCommand {
         ca: PathBuf,
         #[arg(long)]
         out: PathBuf,
+        /// The card to make: `cns` (the Italian CNS operator card the seeds describe: RSA-2048,
+        /// read by OpenSC's itacns driver) or `piv` (a PIV token, P-256 in slot 9A). One per batch.
+        #[arg(long, value_enum, default_value = "cns")]
+        profile: ProfileArg,
         /// PIN length (6..8).
         #[arg(long, default_value_t = 8)]
         pin_length: usize,
@@ -266,6 +270,7 @@ pub fn run(command: BureauCommand) -> anyhow::Result<ExitCode> {
             census,
             ca,
             out,
+            profile,
             pin_length,
             master_key,
             group_size,
@@ -273,6 +278,7 @@ pub fn run(command: BureauCommand) -> anyhow::Result<ExitCode> {
             quiet,
         } => {
             let options = BatchOptions {
+                profile: profile.into(),
                 pin_length,
                 master_key,
                 now: SystemTime::now(),
@@ -491,5 +497,20 @@ fn crash_hook() -> anyhow::Result<Option<u64>> {
             Ok(step) if step > 0 => Ok(Some(step)),
             _ => anyhow::bail!("{VAR} must be a step number from 1, not {text:?}"),
         },
+    }
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum ProfileArg {
+    Cns,
+    Piv,
+}
+
+impl From<ProfileArg> for personalization::batch::CardProfile {
+    fn from(value: ProfileArg) -> Self {
+        match value {
+            ProfileArg::Cns => Self::Cns,
+            ProfileArg::Piv => Self::Piv,
+        }
     }
 }

@@ -157,6 +157,7 @@ pub(crate) struct Line<'a> {
     pub batch_dir: &'a Path,
     pub ca: &'a StagingCa,
     pub master: &'a MasterKey,
+    pub profile: super::CardProfile,
     pub pin_length: usize,
     pub now: SystemTime,
 }
@@ -218,65 +219,19 @@ impl Line<'_> {
         Ok((card, written))
     }
 
-    /// Makes one card: a blank PIV chip, personalized through APDUs, its envelope rendered, its second
-    /// halves sealed.
+    /// Makes one card: a blank chip of the batch's profile, personalized through APDUs, its envelope
+    /// rendered, its second halves sealed.
     pub fn make(&self, order: CardOrder) -> Result<MadeCard, BatchError> {
-        let card_number = order.card_number.clone();
-        let card_error = |source| BatchError::Card {
-            card_number: card_number.clone(),
-            source,
-        };
-        let applets = AppletRegistry::new().register(piv_applet::aid(), piv_applet::factory);
-        let installation = Installation {
-            aid: piv_applet::aid(),
-            params: piv_applet::InstallParams::default().to_bytes(),
-            default_selected: true,
-        };
-        // The card is built in memory, as a chip on the line, and becomes a file with its group: it
-        // counts as issued only at the registry commit, and a crash before that remakes it anyway.
-        let card = Card::create(
-            CardConfig::default(),
-            &applets,
-            &[installation],
-            Storage::Memory,
-        )
-        .map_err(|source| BatchError::CardImage {
-            path: order.card_file().into(),
-            source,
-        })?;
-        let card = Arc::new(Mutex::new(card));
-        let shared: SharedCard = card.clone();
-        let mut reader = InProcessReader::new(shared);
-
         let secrets = CardSecrets::generate(self.pin_length)?;
         let holder = Holder {
             codice_fiscale: order.codice_fiscale.clone(),
             surname: order.surname.clone(),
             given_name: order.name.clone(),
         };
-        let management_key = ManagementKey::new(
-            ManagementAlgorithm::Aes192,
-            &self.master.management_key(&order.card_number)[..],
-        )
-        .map_err(card_error)?;
-        let personalized = personalize_card(
-            &mut reader,
-            self.ca,
-            &holder,
-            order.serial,
-            self.now,
-            &order.entity_names.first().cloned().unwrap_or_default(),
-            &order.card_number,
-            &secrets,
-            &management_key,
-        )
-        .map_err(card_error)?;
-        drop(reader);
-        let image = card
-            .lock()
-            .map_err(|_| BatchError::LinePanicked("the card runtime"))?
-            .image_bytes();
-
+        let (image, personalized) = match self.profile {
+            super::CardProfile::Piv => self.make_piv(&order, &holder, &secrets)?,
+            super::CardProfile::Cns => self.make_cns(&order, &holder, &secrets)?,
+        };
         let halves = secrets.split();
         let content = EnvelopeContent {
             card_number: order.card_number.clone(),
@@ -306,9 +261,128 @@ impl Line<'_> {
     }
 }
 
+impl Line<'_> {
+    /// A blank chip in memory, as on the line: it becomes a file with its group and counts as
+    /// issued only at the registry commit (a crash before that remakes it anyway).
+    fn blank_chip(
+        &self,
+        order: &CardOrder,
+        config: CardConfig,
+        registry: &AppletRegistry,
+        installation: Installation,
+    ) -> Result<(Arc<Mutex<Card>>, InProcessReader), BatchError> {
+        let card =
+            Card::create(config, registry, &[installation], Storage::Memory).map_err(|source| {
+                BatchError::CardImage {
+                    path: order.card_file().into(),
+                    source,
+                }
+            })?;
+        let card = Arc::new(Mutex::new(card));
+        let shared: SharedCard = card.clone();
+        Ok((card, InProcessReader::new(shared)))
+    }
+
+    fn image_of(card: &Arc<Mutex<Card>>) -> Result<Vec<u8>, BatchError> {
+        Ok(card
+            .lock()
+            .map_err(|_| BatchError::LinePanicked("the card runtime"))?
+            .image_bytes())
+    }
+
+    fn make_piv(
+        &self,
+        order: &CardOrder,
+        holder: &Holder,
+        secrets: &CardSecrets,
+    ) -> Result<(Vec<u8>, Personalized), BatchError> {
+        let card_error = |source| BatchError::Card {
+            card_number: order.card_number.clone(),
+            source,
+        };
+        let applets = AppletRegistry::new().register(piv_applet::aid(), piv_applet::factory);
+        let installation = Installation {
+            aid: piv_applet::aid(),
+            params: piv_applet::InstallParams::default().to_bytes(),
+            default_selected: true,
+        };
+        let (card, mut reader) =
+            self.blank_chip(order, CardConfig::default(), &applets, installation)?;
+        let management_key = ManagementKey::new(
+            ManagementAlgorithm::Aes192,
+            &self.master.management_key(&order.card_number)[..],
+        )
+        .map_err(card_error)?;
+        let personalized = personalize_card(
+            &mut reader,
+            self.ca,
+            holder,
+            order.serial,
+            self.now,
+            &order.entity_names.first().cloned().unwrap_or_default(),
+            &order.card_number,
+            secrets,
+            &management_key,
+        )
+        .map_err(card_error)?;
+        drop(reader);
+        Ok((Self::image_of(&card)?, personalized))
+    }
+
+    fn make_cns(
+        &self,
+        order: &CardOrder,
+        holder: &Holder,
+        secrets: &CardSecrets,
+    ) -> Result<(Vec<u8>, Personalized), BatchError> {
+        let applets = AppletRegistry::new().register(cns_applet::aid(), cns_applet::factory);
+        let installation = Installation {
+            aid: cns_applet::aid(),
+            // The factory chip: well-known PIN, PUK and transport key, replaced on the line.
+            params: cns_applet::InstallParams::default().to_bytes(),
+            default_selected: true,
+        };
+        let config = CardConfig {
+            atr: cns_applet::CNS_ATR.to_vec(),
+            ..CardConfig::default()
+        };
+        let (card, mut reader) = self.blank_chip(order, config, &applets, installation)?;
+        let card_key = self.master.cns_personalization_key(&order.card_number);
+        let issuer_code = order.entities.first().cloned().unwrap_or_default();
+        let personalized = crate::cns::personalize(
+            &mut reader,
+            self.ca,
+            &crate::cns::CnsOrder {
+                holder,
+                issuer_code: &issuer_code,
+                card_number: &order.card_number,
+                certificate_serial: order.serial,
+                not_before: self.now,
+                pin: secrets.pin.expose(),
+                puk: secrets.puk.expose(),
+                factory_key: &cns_applet::DEFAULT_PERSONALIZATION_KEY,
+                card_key: &card_key,
+            },
+        )
+        .map_err(|source| BatchError::CnsCard {
+            card_number: order.card_number.clone(),
+            source,
+        })?;
+        drop(reader);
+        Ok((
+            Self::image_of(&card)?,
+            Personalized {
+                certificate_der: personalized.certificate_der,
+                // A CNS has no CHUID: the registry's card identifier is EF_IDCarta.
+                guid: personalized.card_id,
+                not_after: dates::unix(personalized.not_after),
+            },
+        ))
+    }
+}
+
 /// What personalization put on the card.
 pub struct Personalized {
-    pub public_point: Vec<u8>,
     pub certificate_der: Vec<u8>,
     pub guid: [u8; 16],
     /// Unix seconds.
@@ -399,7 +473,6 @@ pub fn personalize_card(
     // Prove the new key works before the card leaves the line.
     piv.authenticate(management_key)?;
     Ok(Personalized {
-        public_point,
         certificate_der,
         guid,
         not_after,

@@ -58,6 +58,21 @@ pub enum BatchError {
         card_number: String,
         source: PivError,
     },
+    #[error("card {card_number}: {source}")]
+    CnsCard {
+        card_number: String,
+        source: crate::cns::CnsPersonalizationError,
+    },
+    #[error(
+        "batch {batch} makes {recorded} cards; it cannot continue as {asked} (use a new --out directory)"
+    )]
+    ProfileChanged {
+        batch: PathBuf,
+        recorded: CardProfile,
+        asked: CardProfile,
+    },
+    #[error("batch {batch}: its profile file says {text:?}, neither cns nor piv")]
+    BadProfile { batch: PathBuf, text: String },
     #[error("card image {path}: {source}")]
     CardImage {
         path: PathBuf,
@@ -101,6 +116,8 @@ impl From<rusqlite::Error> for BatchError {
 
 /// How a batch is run.
 pub struct BatchOptions {
+    /// Which card the batch makes (one per batch; a rerun must ask for the same).
+    pub profile: CardProfile,
     /// PIN length, 6..=8 (8 by default).
     pub pin_length: usize,
     /// The bureau master key file; `None`: `BATCH_DIR/secrets/master.key`, created on first use.
@@ -126,6 +143,7 @@ pub const DEFAULT_GROUP_SIZE: NonZeroUsize = match NonZeroUsize::new(128) {
 impl Default for BatchOptions {
     fn default() -> Self {
         Self {
+            profile: CardProfile::default(),
             pin_length: 8,
             master_key: None,
             now: SystemTime::now(),
@@ -133,6 +151,87 @@ impl Default for BatchOptions {
             group_size: DEFAULT_GROUP_SIZE,
             workers: None,
         }
+    }
+}
+
+/// The card a batch makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CardProfile {
+    /// The Italian CNS the seeds describe: ISO 7816-4 files, an RSA-2048 key, read by OpenSC's
+    /// itacns driver.
+    #[default]
+    Cns,
+    /// A PIV token with YubiKey extensions: a P-256 key in slot 9A.
+    Piv,
+}
+
+impl CardProfile {
+    pub fn name(self) -> &'static str {
+        match self {
+            CardProfile::Cns => "cns",
+            CardProfile::Piv => "piv",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        [CardProfile::Cns, CardProfile::Piv]
+            .into_iter()
+            .find(|p| p.name() == name)
+    }
+}
+
+impl std::fmt::Display for CardProfile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Where a batch records its profile (batches made before profiles existed have none: PIV).
+fn profile_path(batch_dir: &Path) -> PathBuf {
+    batch_dir.join("profile")
+}
+
+/// The profile a batch was started with, if it was.
+pub fn recorded_profile(batch_dir: &Path) -> Result<Option<CardProfile>, BatchError> {
+    let path = profile_path(batch_dir);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => CardProfile::from_name(text.trim())
+            .map(Some)
+            .ok_or_else(|| BatchError::BadProfile {
+                batch: batch_dir.to_path_buf(),
+                text: text.trim().to_string(),
+            }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(BatchError::Io {
+            action: "read",
+            path,
+            source,
+        }),
+    }
+}
+
+/// Records the profile of a new batch, or refuses a rerun that asks for another.
+fn settle_profile(batch_dir: &Path, asked: CardProfile) -> Result<(), BatchError> {
+    match recorded_profile(batch_dir)? {
+        Some(recorded) if recorded == asked => Ok(()),
+        Some(recorded) => Err(BatchError::ProfileChanged {
+            batch: batch_dir.to_path_buf(),
+            recorded,
+            asked,
+        }),
+        None if batch_dir.join("registry.sqlite").exists() => {
+            // A batch from before profiles: PIV cards.
+            if asked == CardProfile::Piv {
+                Ok(())
+            } else {
+                Err(BatchError::ProfileChanged {
+                    batch: batch_dir.to_path_buf(),
+                    recorded: CardProfile::Piv,
+                    asked,
+                })
+            }
+        }
+        None => write_private(&profile_path(batch_dir), asked.name().as_bytes()),
     }
 }
 
@@ -219,6 +318,7 @@ pub fn personalize(
     for dir in ["cards", "envelopes", "outbox"] {
         create_private_dir(&batch_dir.join(dir))?;
     }
+    settle_profile(batch_dir, options.profile)?;
     let mut registry = Registry::open(batch_dir)?;
     let steps = DurableSteps::new(options.crash_after_durable_step);
     let now = dates::unix(options.now);
@@ -245,6 +345,7 @@ pub fn personalize(
         batch_dir,
         ca: &ca,
         master: &master,
+        profile: options.profile,
         pin_length: options.pin_length,
         now: options.now,
     };
@@ -396,10 +497,13 @@ pub(crate) fn replace_card(
         serial,
         Some(replaces.to_string()),
     )?;
+    // The new card is of the batch's kind, whatever the options say.
+    let profile = recorded_profile(batch_dir)?.unwrap_or(CardProfile::Piv);
     let line = line::Line {
         batch_dir,
         ca,
         master,
+        profile,
         pin_length: options.pin_length,
         now: options.now,
     };

@@ -154,12 +154,29 @@ pub fn big_census(operators: usize) -> (String, [String; 5]) {
     (rows.join("\n") + "\n", keys)
 }
 
-pub fn piv_registry() -> AppletRegistry {
-    AppletRegistry::new().register(piv_applet::aid(), piv_applet::factory)
+/// The applets bureau cards carry (PIV or CNS).
+pub fn card_registry() -> AppletRegistry {
+    AppletRegistry::new()
+        .register(piv_applet::aid(), piv_applet::factory)
+        .register(cns_applet::aid(), cns_applet::factory)
 }
 
 pub fn open_card(batch: &Path, card_file: &str) -> Card {
-    Card::open(&batch.join(card_file), &piv_registry(), Durability::Relaxed).expect("card opens")
+    Card::open(
+        &batch.join(card_file),
+        &card_registry(),
+        Durability::Relaxed,
+    )
+    .expect("card opens")
+}
+
+/// Options for a batch of PIV cards (the tests of PIV specifics and of the line's numbering,
+/// which does not depend on the card: RSA-2048 generation per card would only slow them down).
+pub fn piv_options() -> personalization::batch::BatchOptions {
+    personalization::batch::BatchOptions {
+        profile: personalization::batch::CardProfile::Piv,
+        ..personalization::batch::BatchOptions::default()
+    }
 }
 
 /// A card in an in-process reader (powered on).
