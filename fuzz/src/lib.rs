@@ -3,6 +3,7 @@
 
 pub mod apdu_properties;
 pub mod card_properties;
+pub mod cns_properties;
 pub mod corpus;
 pub mod piv_model;
 pub mod vpcd_properties;

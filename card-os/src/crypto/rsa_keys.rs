@@ -86,17 +86,20 @@ impl RsaKeyPair {
             .map_err(|_| CryptoError::InvalidKey)
     }
 
-    /// The private key for the applet's persistent memory: `e` (4 bytes) ‖ `p` ‖ `q`, each prime
-    /// half the modulus length. The modulus and the private exponent are rebuilt from them.
+    /// The private key for the applet's persistent memory: `e` (4 bytes) ‖ `p` ‖ `q` (each half the
+    /// modulus length) ‖ `d` (the modulus length). The modulus is rebuilt from the primes; `d` is
+    /// stored because deriving it again (a modular inverse) would double the cost of a signature.
     pub fn private_bytes(&self) -> Zeroizing<Vec<u8>> {
-        let half = self.size.modulus_len() / 2;
-        let mut out = Zeroizing::new(Vec::with_capacity(4 + 2 * half));
+        let k = self.size.modulus_len();
+        let mut out = Zeroizing::new(Vec::with_capacity(4 + 2 * k));
         let e = self.public_exponent();
         out.extend_from_slice(&fixed_width(&e, 4));
         for prime in self.key.primes() {
             let bytes = Zeroizing::new(prime.as_ref().to_be_bytes());
-            out.extend_from_slice(&fixed_width(&bytes, half));
+            out.extend_from_slice(&fixed_width(&bytes, k / 2));
         }
+        let d = Zeroizing::new(self.key.d().to_be_bytes());
+        out.extend_from_slice(&fixed_width(&d, k));
         out
     }
 }
@@ -152,14 +155,27 @@ impl Crypto {
 
     /// The key pair stored as [`RsaKeyPair::private_bytes`].
     pub fn rsa_from_private(bytes: &[u8]) -> Result<RsaKeyPair, CryptoError> {
-        let (e, primes) = bytes.split_at_checked(4).ok_or(CryptoError::InvalidKey)?;
-        let size = RsaBits::from_bits(primes.len() * 8).ok_or(CryptoError::InvalidKey)?;
-        Self::rsa_from_primes(
-            size,
-            e,
-            &primes[..primes.len() / 2],
-            &primes[primes.len() / 2..],
-        )
+        let (e, rest) = bytes.split_at_checked(4).ok_or(CryptoError::InvalidKey)?;
+        // p ‖ q ‖ d: k/2 + k/2 + k bytes.
+        let size = RsaBits::from_bits(rest.len() * 4).ok_or(CryptoError::InvalidKey)?;
+        let k = size.modulus_len();
+        if rest.len() != 2 * k {
+            return Err(CryptoError::InvalidKey);
+        }
+        let (p, rest) = rest.split_at(k / 2);
+        let (q, d) = rest.split_at(k / 2);
+        let half = u32::try_from(k * 4).map_err(|_| CryptoError::InvalidKey)?;
+        let number = |bytes: &[u8], bits: u32| {
+            BoxedUint::from_be_slice(bytes, bits).map_err(|_| CryptoError::InvalidKey)
+        };
+        let (p, q) = (number(p, half)?, number(q, half)?);
+        let n = crypto_bigint::ConcatenatingMul::concatenating_mul(&p, &q);
+        let key = PrivateKey::from_components(n, number(e, 64)?, number(d, 2 * half)?, vec![p, q])
+            .map_err(|_| CryptoError::InvalidKey)?;
+        if key.n().as_ref().bit_width() as usize != size.bits() {
+            return Err(CryptoError::InvalidKey);
+        }
+        Ok(RsaKeyPair { key, size })
     }
 
     /// The key pair of two primes and a public exponent (big-endian), as a key import gives them.
@@ -247,7 +263,7 @@ mod tests {
             .unwrap();
 
         let stored = key.private_bytes();
-        assert_eq!(stored.len(), 4 + 128);
+        assert_eq!(stored.len(), 4 + 2 * 128);
         let again = Crypto::rsa_from_private(&stored).unwrap();
         assert_eq!(again.modulus(), key.modulus());
         let twice =
