@@ -4,6 +4,7 @@
 //! JUnit XML for CI, and as a self-contained HTML page for people.
 
 mod atr;
+mod cns;
 mod html;
 mod identity;
 mod piv;
@@ -45,9 +46,15 @@ pub fn piv_suite() -> Suite {
     piv::suite()
 }
 
+/// Italian CNS checks that never change the card (safe on physical cards): ATR, file system, the files
+/// OpenSC reads, PIN status.
+pub fn cns_suite() -> Suite {
+    cns::suite()
+}
+
 /// Every suite, in the order they run.
 pub fn all_suites() -> Vec<Suite> {
-    vec![runtime::suite(), piv::suite()]
+    vec![runtime::suite(), piv::suite(), cns::suite()]
 }
 
 /// Runs every check of `suite`, resetting the card before each so checks do not depend on each other.
