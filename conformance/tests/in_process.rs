@@ -47,22 +47,8 @@ fn a_piv_card_passes_every_check() {
 
 /// A CNS card with a key, a certificate-shaped EF and the holder's data, written as the bureau does.
 fn personalized_cns() -> InProcessReader {
-    let registry = AppletRegistry::new().register(cns_applet::aid(), cns_applet::factory);
-    let mut card = Card::create(
-        CardConfig {
-            atr: cns_applet::CNS_ATR.to_vec(),
-            seed: Some(3),
-            ..CardConfig::default()
-        },
-        &registry,
-        &[Installation {
-            aid: cns_applet::aid(),
-            params: cns_applet::InstallParams::default().to_bytes(),
-            default_selected: true,
-        }],
-        Storage::Memory,
-    )
-    .expect("card");
+    let mut card =
+        cns_applet::in_memory_card(Some(3), &cns_applet::InstallParams::default()).expect("card");
     {
         let mut reader = card_transport::DirectReader::new(&mut card);
         let mut cns = cns_host::CnsSession::new(&mut reader);

@@ -8,31 +8,15 @@
 
 use std::sync::OnceLock;
 
-use card_os::{
-    AppletRegistry, Card, CardConfig, CardSnapshot, FaultPlan, Installation, Silence, Storage,
-};
+use card_os::{Card, CardSnapshot, FaultPlan, Silence};
 
 fn blank() -> Card {
-    let registry = AppletRegistry::new().register(cns_applet::aid(), cns_applet::factory);
-    Card::create(
-        CardConfig {
-            atr: cns_applet::CNS_ATR.to_vec(),
-            seed: Some(21),
-            ..CardConfig::default()
-        },
-        &registry,
-        &[Installation {
-            aid: cns_applet::aid(),
-            params: cns_applet::InstallParams::default().to_bytes(),
-            default_selected: true,
-        }],
-        Storage::Memory,
-    )
-    .unwrap_or_else(|e| panic!("a CNS card: {e}"))
+    cns_applet::in_memory_card(Some(21), &cns_applet::InstallParams::default())
+        .unwrap_or_else(|e| panic!("a CNS card: {e}"))
 }
 
 /// A card with a 1024-bit key (quick to restore), made once.
-fn personalized() -> Card {
+pub fn personalized() -> Card {
     static BASE: OnceLock<CardSnapshot> = OnceLock::new();
     let mut card = blank();
     let base = BASE.get_or_init(|| {

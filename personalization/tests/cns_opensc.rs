@@ -5,7 +5,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use card_os::{AppletRegistry, Card, CardConfig, Installation, Storage};
+use card_os::Card;
 use card_transport::{DirectReader, PcscReader};
 use personalization::ca::{Holder, StagingCa};
 use personalization::cns::{self, CnsOrder};
@@ -22,21 +22,8 @@ const CARD_ID: &str = "0000058091000123";
 
 /// A factory chip (default PIN, PUK and personalization key) through the bureau's sequence.
 fn personalized_card(dir: &std::path::Path) -> (Card, Vec<u8>) {
-    let registry = AppletRegistry::new().register(cns_applet::aid(), cns_applet::factory);
-    let mut card = Card::create(
-        CardConfig {
-            atr: cns_applet::CNS_ATR.to_vec(),
-            ..CardConfig::default()
-        },
-        &registry,
-        &[Installation {
-            aid: cns_applet::aid(),
-            params: cns_applet::InstallParams::default().to_bytes(),
-            default_selected: true,
-        }],
-        Storage::Memory,
-    )
-    .expect("card");
+    let mut card =
+        cns_applet::in_memory_card(None, &cns_applet::InstallParams::default()).expect("card");
     let ca = StagingCa::init(&dir.join("ca"), SystemTime::now()).expect("ca");
     let holder = Holder {
         codice_fiscale: "RSSMRA80A01H501U".into(),

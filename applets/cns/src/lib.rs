@@ -67,6 +67,28 @@ pub fn factory() -> Box<dyn Applet> {
     Box::new(CnsApplet)
 }
 
+/// A CNS card in memory: the CNS applet alone, selected at power-up, behind [`CNS_ATR`];
+/// deterministic with a seed. For tests, benches and the bureau's line.
+pub fn in_memory_card(
+    seed: Option<u64>,
+    params: &InstallParams,
+) -> Result<card_os::Card, card_os::CardOsError> {
+    card_os::Card::create(
+        card_os::CardConfig {
+            atr: CNS_ATR.to_vec(),
+            seed,
+            ..card_os::CardConfig::default()
+        },
+        &card_os::AppletRegistry::new().register(aid(), factory),
+        &[card_os::Installation {
+            aid: aid(),
+            params: params.to_bytes(),
+            default_selected: true,
+        }],
+        card_os::Storage::Memory,
+    )
+}
+
 /// EXTERNAL AUTHENTICATE's P2: the personalization key.
 pub const PERSONALIZATION_KEY_REFERENCE: u8 = 0x01;
 /// The personalization key: AES-128.

@@ -1,7 +1,7 @@
 //! The CNS card as a bureau and a holder use it, through the host client, in process.
 #![allow(clippy::unwrap_used)]
 
-use card_os::{AppletRegistry, Card, CardConfig, Installation, Storage};
+use card_os::Card;
 use card_transport::DirectReader;
 use cns_applet::InstallParams;
 use cns_host::{path, CnsSession, PersonalData, PinOutcome, Secret};
@@ -10,22 +10,7 @@ use rsa::traits::PublicKeyParts as _;
 const KEY: [u8; 16] = cns_applet::DEFAULT_PERSONALIZATION_KEY;
 
 fn new_card(seed: u64, params: &InstallParams) -> Card {
-    let registry = AppletRegistry::new().register(cns_applet::aid(), cns_applet::factory);
-    Card::create(
-        CardConfig {
-            atr: cns_applet::CNS_ATR.to_vec(),
-            seed: Some(seed),
-            ..CardConfig::default()
-        },
-        &registry,
-        &[Installation {
-            aid: cns_applet::aid(),
-            params: params.to_bytes(),
-            default_selected: true,
-        }],
-        Storage::Memory,
-    )
-    .unwrap()
+    cns_applet::in_memory_card(Some(seed), params).unwrap()
 }
 
 fn sw(error: cns_host::CnsError) -> u16 {

@@ -4,55 +4,18 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::sync::OnceLock;
+// The fuzz target's card; its session property is replayed by `fuzz_corpus.rs`.
+#[allow(dead_code)]
+#[path = "../../../fuzz/src/cns_properties.rs"]
+mod cns_properties;
 
-use card_os::{
-    AppletRegistry, Card, CardConfig, CardSnapshot, FaultPlan, Installation, Silence, Storage,
-};
+use card_os::{Card, FaultPlan, Silence};
 use proptest::prelude::*;
 
-/// A personalized card (1024-bit key, so the cases stay quick), made once and restored per case.
+/// A personalized card (RSA-1024, so the cases stay quick), made once and restored per case: the
+/// fuzz target's.
 fn card() -> Card {
-    static BASE: OnceLock<CardSnapshot> = OnceLock::new();
-    let mut card = blank();
-    let snapshot = BASE.get_or_init(|| {
-        let mut base = blank();
-        let challenge = hex::decode(&tx(&mut base, "00 84 00 00 10")[..32]).unwrap();
-        let cryptogram = {
-            use aes::cipher::{BlockCipherEncrypt, KeyInit};
-            let mut block = aes::Block::try_from(challenge.as_slice()).unwrap();
-            aes::Aes128::new(&cns_applet::DEFAULT_PERSONALIZATION_KEY.into())
-                .encrypt_block(&mut block);
-            hex::encode(block)
-        };
-        assert_eq!(
-            tx(&mut base, &format!("00 82 00 01 10 {cryptogram}")),
-            "9000"
-        );
-        assert!(tx(&mut base, "00 46 00 01 02 0400 00").ends_with("9000"));
-        base.snapshot()
-    });
-    card.restore(snapshot).unwrap();
-    card
-}
-
-fn blank() -> Card {
-    let registry = AppletRegistry::new().register(cns_applet::aid(), cns_applet::factory);
-    Card::create(
-        CardConfig {
-            atr: cns_applet::CNS_ATR.to_vec(),
-            seed: Some(9),
-            ..CardConfig::default()
-        },
-        &registry,
-        &[Installation {
-            aid: cns_applet::aid(),
-            params: cns_applet::InstallParams::default().to_bytes(),
-            default_selected: true,
-        }],
-        Storage::Memory,
-    )
-    .unwrap()
+    cns_properties::personalized()
 }
 
 fn tx(card: &mut Card, apdu: &str) -> String {

@@ -8,27 +8,13 @@
 
 use std::time::{Duration, Instant};
 
-use card_os::{AppletRegistry, Card, CardConfig, Installation, Storage};
+use card_os::Card;
 use card_transport::{DirectReader, Transport};
 use rsa::rand_core::SeedableRng;
 
 fn card(seed: u64) -> Card {
-    let registry = AppletRegistry::new().register(cns_applet::aid(), cns_applet::factory);
-    Card::create(
-        CardConfig {
-            atr: cns_applet::CNS_ATR.to_vec(),
-            seed: Some(seed),
-            ..CardConfig::default()
-        },
-        &registry,
-        &[Installation {
-            aid: cns_applet::aid(),
-            params: cns_applet::InstallParams::default().to_bytes(),
-            default_selected: true,
-        }],
-        Storage::Memory,
-    )
-    .expect("a CNS card")
+    cns_applet::in_memory_card(Some(seed), &cns_applet::InstallParams::default())
+        .expect("a CNS card")
 }
 
 fn median(mut samples: Vec<Duration>) -> Duration {
