@@ -111,7 +111,8 @@ impl FileIndex {
         &LAYOUT[self.0]
     }
 
-    fn record(self) -> u16 {
+    /// The persistent record holding the EF's content.
+    pub(crate) fn record(self) -> u16 {
         // LAYOUT has 16 entries: the cast cannot truncate.
         REC_CONTENT_BASE + self.0 as u16
     }
@@ -240,6 +241,11 @@ pub fn make_current(ctx: &mut Context<'_>, file: FileIndex) {
     }
 }
 
+/// An EF's length, without copying it.
+pub fn content_len(ctx: &mut Context<'_>, file: FileIndex) -> usize {
+    ctx.store().get(file.record()).map_or(0, <[u8]>::len)
+}
+
 /// An EF's content (empty until personalization writes it).
 pub fn content(ctx: &mut Context<'_>, file: FileIndex) -> Vec<u8> {
     ctx.store()
@@ -328,7 +334,7 @@ pub fn fcp(ctx: &mut Context<'_>, file: FileIndex) -> Vec<u8> {
         }
         Kind::Ef { .. } => {
             // Capacities are at most 4096: two bytes, and a positive INTEGER as OpenSC decodes it.
-            let size = content(ctx, file).len() as u16;
+            let size = content_len(ctx, file) as u16;
             tlv::write(&mut inner, tag::DESCRIPTOR, &[DESCRIPTOR_TRANSPARENT_EF]);
             tlv::write(&mut inner, tag::FID, &spec.fid.to_be_bytes());
             tlv::write(&mut inner, tag::SIZE, &size.to_be_bytes());

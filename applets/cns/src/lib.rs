@@ -324,13 +324,7 @@ impl Applet for CnsApplet {
                     PinRef::Pin => PIN,
                     PinRef::Puk => PUK,
                 };
-                // The new value is checked before the old one is compared, so a malformed new
-                // value costs no try.
-                let policy = object.policy(ctx)?;
-                if !(usize::from(policy.min_len)..=usize::from(policy.max_len)).contains(&new.len())
-                {
-                    return Err(CardError::InvalidData);
-                }
+                check_new_value(ctx, object, new)?;
                 spend(ctx, object, old)?;
                 object.update(ctx, new)
             }
@@ -343,7 +337,7 @@ impl Applet for CnsApplet {
             }
             CnsCommand::UnblockPin { puk, new_pin } => {
                 if let Some(new) = new_pin {
-                    check_new_pin(new)?;
+                    check_new_value(ctx, PIN, new)?;
                 }
                 spend(ctx, PUK, puk)?;
                 PUK.log_out(ctx);
@@ -413,7 +407,9 @@ fn read_binary(
     if file.read_access() != fs::Access::Always {
         return Err(CardError::SecurityStatusNotSatisfied(Requirement::Never));
     }
-    let content = fs::content(ctx, file);
+    // Borrowed from the store, not copied: OpenSC reads a certificate in 255-byte chunks.
+    let store = ctx.store();
+    let content = store.get(file.record()).unwrap_or(&[]);
     // Past the end is `6B 00`; *at* the end is zero bytes and `62 82`, which is how OpenSC's
     // `sc_read_binary` learns that a file it reads in chunks has ended.
     if offset > content.len() {
@@ -491,9 +487,11 @@ fn spend(ctx: &mut Context<'_>, pin: OwnerPin, value: &[u8]) -> Result<(), CardE
     }
 }
 
-/// A new PIN is checked before the PUK is compared, so a malformed new PIN costs no try.
-fn check_new_pin(new: &[u8]) -> Result<(), CardError> {
-    if (usize::from(PIN_MIN_LEN)..=usize::from(PIN_MAX_LEN)).contains(&new.len()) {
+/// A new PIN or PUK must fit its policy. It is checked before the old value (or the PUK) is
+/// compared, so a malformed new value costs no try.
+fn check_new_value(ctx: &mut Context<'_>, object: OwnerPin, new: &[u8]) -> Result<(), CardError> {
+    let policy = object.policy(ctx)?;
+    if (usize::from(policy.min_len)..=usize::from(policy.max_len)).contains(&new.len()) {
         Ok(())
     } else {
         Err(CardError::InvalidData)
@@ -575,16 +573,12 @@ fn generate_key_pair(
     ctx.store().put(REC_PRIVATE_KEY, &key.private_bytes())?;
     fs::set_content(ctx, fs::PUBLIC_KEY, &public_key_file)?;
     ctx.store().commit_transaction()?;
-    let mut answer = Vec::with_capacity(k_with_header(&key));
+    let mut answer = Vec::with_capacity(key.size().modulus_len() + 16);
     tlv::write_nested(&mut answer, 0x7F49u32, |inner| {
         tlv::write(inner, 0x81u32, &key.modulus());
         tlv::write(inner, 0x82u32, &key.public_exponent());
     });
     reply.push(&answer)
-}
-
-fn k_with_header(key: &RsaKeyPair) -> usize {
-    key.size().modulus_len() + 16
 }
 
 /// PKCS#1 `RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }`, DER: what
@@ -600,7 +594,7 @@ fn rsa_public_key_der(key: &RsaKeyPair) -> Vec<u8> {
         value.extend_from_slice(digits);
         tlv::write(out, 0x02u32, &value);
     }
-    let mut out = Vec::with_capacity(k_with_header(key));
+    let mut out = Vec::with_capacity(key.size().modulus_len() + 16);
     tlv::write_nested(&mut out, 0x30u32, |inner| {
         integer(inner, &key.modulus());
         integer(inner, &key.public_exponent());
