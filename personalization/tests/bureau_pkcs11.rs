@@ -4,15 +4,13 @@
 mod support;
 
 use std::process::Command;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
-use card_transport::PcscReader;
 use personalization::batch;
 use personalization::ca::StagingCa;
 use personalization::lifecycle::{Batch, Mailer};
 use support::*;
-use virtual_reader::testing::{wait_for, Pcscd};
-use virtual_reader::{SlotOptions, VpcdSlot};
+use virtual_reader::testing::Pcscd;
 
 const MODULE: &str = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so";
 
@@ -59,20 +57,7 @@ fn pkcs11_tool_logs_in_with_the_combined_pin_and_signs() {
 
     let pcscd = Pcscd::start().expect("private pcscd");
     let card = open_card(&batch_dir, envelope["card_file"].as_str().expect("file"));
-    let slot = VpcdSlot::plug(
-        pcscd.vpcd_addr(0),
-        virtual_reader::share(card),
-        SlotOptions::default(),
-    )
-    .expect("plug");
-    let reader = pcscd.reader_name(0);
-    assert!(
-        wait_for(
-            || PcscReader::card_present(reader).unwrap_or(false),
-            Duration::from_secs(15)
-        ),
-        "no card"
-    );
+    let slot = plug_and_wait(&pcscd, card);
 
     let work = dir.path();
     let message = work.join("message");

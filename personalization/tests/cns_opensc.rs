@@ -3,15 +3,17 @@
 //! and card number, pkcs11-tool's self-test passes, a signature verifies with openssl against the
 //! card's certificate, three wrong PINs lock the token and the PUK unblocks it.
 
-use std::time::{Duration, SystemTime};
+mod support;
+
+use std::time::SystemTime;
 
 use card_os::Card;
-use card_transport::{DirectReader, PcscReader};
+use card_transport::DirectReader;
 use personalization::ca::{Holder, StagingCa};
 use personalization::cns::{self, CnsOrder};
+use support::plug_and_wait;
 use testkit::tool::Tool;
-use virtual_reader::testing::{wait_for, Pcscd};
-use virtual_reader::{SlotOptions, VpcdSlot};
+use virtual_reader::testing::Pcscd;
 
 const MODULE: &str = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so";
 const PIN: &str = "24681357";
@@ -63,20 +65,7 @@ fn opensc_reads_a_cns_card_signs_with_it_and_the_puk_unblocks_it() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (card, certificate) = personalized_card(dir.path());
     let pcscd = Pcscd::start().expect("private pcscd");
-    let _slot = VpcdSlot::plug(
-        pcscd.vpcd_addr(0),
-        virtual_reader::share(card),
-        SlotOptions::default(),
-    )
-    .expect("plug");
-    let reader = pcscd.reader_name(0);
-    assert!(
-        wait_for(
-            || PcscReader::card_present(reader).unwrap_or(false),
-            Duration::from_secs(15)
-        ),
-        "no card in {reader}"
-    );
+    let _slot = plug_and_wait(&pcscd, card);
 
     // The driver: OpenSC's Italian CNS, which names the card "CNS card".
     Tool::new("opensc-tool")
