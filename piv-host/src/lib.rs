@@ -10,4 +10,4 @@ pub use error::PivError;
 pub use management::ManagementKey;
 pub use pin::{PinOutcome, PinValue};
 pub use public_key::PublicKey;
-pub use session::{sign_command, GenerateOptions, Metadata, PivSession, Version};
+pub use session::{sign_command, GenerateOptions, Metadata, PivSession, RsaCrtParts, Version};

@@ -34,6 +34,15 @@ impl Default for GenerateOptions {
     }
 }
 
+/// An RSA private key in CRT form for [`PivSession::import_rsa`], each part big-endian.
+pub struct RsaCrtParts<'a> {
+    pub p: &'a [u8],
+    pub q: &'a [u8],
+    pub dp: &'a [u8],
+    pub dq: &'a [u8],
+    pub qinv: &'a [u8],
+}
+
 /// The firmware version a YubiKey-compatible card reports (GET VERSION).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Version {
@@ -482,6 +491,52 @@ impl<'t> PivSession<'t> {
         }
         self.expect_ok(
             "IMPORT KEY",
+            Command::new(CLA, ins::IMPORT_KEY, algorithm.id(), slot.reference())
+                .with_data(data.to_vec()),
+        )
+        .map(drop)
+    }
+
+    /// YubiKey IMPORT KEY of an RSA key in CRT form (`01 p 02 q 03 dP 04 dQ 05 qInv`, each padded to half
+    /// the modulus length, as ykman and yubico-piv-tool send them; the exponent must be 65 537).
+    pub fn import_rsa(
+        &mut self,
+        slot: KeySlot,
+        algorithm: KeyAlgorithm,
+        crt: &RsaCrtParts<'_>,
+        options: GenerateOptions,
+    ) -> Result<(), PivError> {
+        const OP: &str = "IMPORT KEY";
+        let half = algorithm
+            .rsa_modulus_len()
+            .ok_or_else(|| unexpected(OP, "not an RSA algorithm"))?
+            / 2;
+        let mut data = Zeroizing::new(Vec::new());
+        for (item, value) in [
+            (tag::RSA_PRIME_P, crt.p),
+            (tag::RSA_PRIME_Q, crt.q),
+            (tag::RSA_EXPONENT_P, crt.dp),
+            (tag::RSA_EXPONENT_Q, crt.dq),
+            (tag::RSA_COEFFICIENT, crt.qinv),
+        ] {
+            if value.len() > half {
+                return Err(unexpected(
+                    OP,
+                    "an RSA key part longer than half the modulus",
+                ));
+            }
+            let mut padded = Zeroizing::new(vec![0u8; half - value.len()]);
+            padded.extend_from_slice(value);
+            tlv::write(&mut data, item, &padded);
+        }
+        if options.pin_policy != PinPolicy::Default {
+            tlv::write(&mut data, tag::PIN_POLICY, &[options.pin_policy.byte()]);
+        }
+        if options.touch_policy != TouchPolicy::Default {
+            tlv::write(&mut data, tag::TOUCH_POLICY, &[options.touch_policy.byte()]);
+        }
+        self.expect_ok(
+            OP,
             Command::new(CLA, ins::IMPORT_KEY, algorithm.id(), slot.reference())
                 .with_data(data.to_vec()),
         )

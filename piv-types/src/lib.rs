@@ -123,8 +123,13 @@ pub mod tag {
     pub const RSA_MODULUS: u32 = 0x81;
     pub const RSA_EXPONENT: u32 = 0x82;
 
-    /// IMPORT KEY: the EC private scalar.
+    /// IMPORT KEY: the EC private scalar; an RSA key's CRT parts (p, q, dP, dQ, qInv).
     pub const EC_PRIVATE: u32 = 0x06;
+    pub const RSA_PRIME_P: u32 = 0x01;
+    pub const RSA_PRIME_Q: u32 = 0x02;
+    pub const RSA_EXPONENT_P: u32 = 0x03;
+    pub const RSA_EXPONENT_Q: u32 = 0x04;
+    pub const RSA_COEFFICIENT: u32 = 0x05;
 
     /// GET METADATA items.
     pub const META_ALGORITHM: u32 = 0x01;

@@ -136,14 +136,7 @@ impl Applet for PivApplet {
                 private,
                 pin_policy,
                 touch_policy,
-            } => keys::import(
-                ctx,
-                slot,
-                algorithm,
-                private.expose(),
-                pin_policy,
-                touch_policy,
-            ),
+            } => keys::import(ctx, slot, algorithm, &private, pin_policy, touch_policy),
         }
     }
 }

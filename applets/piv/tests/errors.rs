@@ -50,7 +50,7 @@ fn key_errors() {
     let mut card = card();
     default_auth(&mut card);
     // Unsupported algorithms and slots.
-    assert_eq!(tx(&mut card, "00 47 00 9A 05 AC 03 80 01 07"), "6A80");
+    assert_eq!(tx(&mut card, "00 47 00 9A 05 AC 03 80 01 99"), "6A80");
     assert_eq!(tx(&mut card, "00 47 00 9A 05 AC 03 80 01 E0"), "6A80");
     assert_eq!(tx(&mut card, "00 47 00 9B 05 AC 03 80 01 11"), "6A86");
     assert_eq!(tx(&mut card, "00 47 00 F9 05 AC 03 80 01 11"), "6A86");
@@ -64,7 +64,12 @@ fn key_errors() {
     assert_eq!(sign(&mut card, 0x9A, &[1; 32]).1, 0x6A88);
     generate(&mut card, 0x9E);
     assert_eq!(sign(&mut card, 0x9E, &[1; 33]).1, 0x6A80);
-    assert_eq!(tx(&mut card, "00 87 07 9E 07 7C 05 82 00 81 01 AA"), "6A86");
+    // An RSA block to a P-256 key: the slot holds another algorithm (6A 86); an RSA-2048 input that
+    // is not one 256-byte block is malformed whatever the slot holds (6A 80).
+    let mut rsa_block = h("00 87 07 9E 00 01 0A 7C 82 01 06 82 00 81 82 01 00");
+    rsa_block.extend_from_slice(&[0x11; 256]);
+    assert_eq!(tx_all(&mut card, &rsa_block).1, 0x6A86);
+    assert_eq!(tx(&mut card, "00 87 07 9E 07 7C 05 82 00 81 01 AA"), "6A80");
     assert_eq!(tx(&mut card, "00 87 11 9E 04 7C 02 80 00"), "6A80");
     assert_eq!(tx(&mut card, "00 87 11 9E 04 7C 02 82 00"), "6A80");
     assert_eq!(tx(&mut card, "00 87 11 9E 03 7C 02 82"), "6A80");

@@ -12,7 +12,7 @@ use zeroize::Zeroizing;
 use crate::Secret;
 
 mod rsa_keys;
-pub use rsa_keys::{RsaBits, RsaKeyPair, RSA_PUBLIC_EXPONENT};
+pub use rsa_keys::{rsa_public_key_der, RsaBits, RsaKeyPair, RSA_PUBLIC_EXPONENT};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
 pub enum CryptoError {

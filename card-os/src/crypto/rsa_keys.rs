@@ -110,6 +110,20 @@ impl std::fmt::Debug for RsaKeyPair {
     }
 }
 
+/// An RSA public key (modulus and exponent, big-endian) as a DER `SubjectPublicKeyInfo`
+/// (rsaEncryption): what a certificate for a stored key needs without rebuilding the private key.
+pub fn rsa_public_key_der(modulus: &[u8], exponent: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    use rsa::pkcs8::EncodePublicKey as _;
+    let key = rsa::PublicKey::new(
+        BoxedUint::from_be_slice_vartime(modulus),
+        BoxedUint::from_be_slice_vartime(exponent),
+    )
+    .map_err(|_| CryptoError::InvalidKey)?;
+    key.to_public_key_der()
+        .map(|doc| doc.as_bytes().to_vec())
+        .map_err(|_| CryptoError::InvalidKey)
+}
+
 /// `bytes` (big-endian) as exactly `width` bytes: leading zeros added or dropped.
 fn fixed_width(bytes: &[u8], width: usize) -> Vec<u8> {
     let significant = &bytes[bytes.iter().take_while(|&&b| b == 0).count()..];
@@ -197,6 +211,44 @@ impl Crypto {
             return Err(CryptoError::InvalidKey);
         }
         Ok(RsaKeyPair { key, size })
+    }
+
+    /// The key pair of a key import in CRT form, as YubiKey's IMPORT KEY sends it: the primes, then
+    /// `dP = d mod (p-1)`, `dQ = d mod (q-1)` and `qInv = q⁻¹ mod p`, each at most half the modulus
+    /// length, big-endian; the public exponent is 65 537. Refused unless `p · q` has exactly the
+    /// size's bits and the three CRT values are those of `p` and `q`: a card that stored a
+    /// mismatched set would sign wrongly ever after.
+    pub fn rsa_from_crt(
+        size: RsaBits,
+        p: &[u8],
+        q: &[u8],
+        dp: &[u8],
+        dq: &[u8],
+        qinv: &[u8],
+    ) -> Result<RsaKeyPair, CryptoError> {
+        use subtle::ConstantTimeEq as _;
+        let half = size.modulus_len() / 2;
+        if [p, q, dp, dq, qinv].iter().any(|value| value.len() > half) {
+            return Err(CryptoError::InvalidKey);
+        }
+        let pair = Self::rsa_from_primes(size, &RSA_PUBLIC_EXPONENT.to_be_bytes(), p, q)?;
+        let computed = [
+            pair.key.dp().map(|v| v.to_be_bytes()),
+            pair.key.dq().map(|v| v.to_be_bytes()),
+            pair.key.crt_coefficient().map(|v| v.to_be_bytes()),
+        ];
+        let mut matches = subtle::Choice::from(1);
+        for (given, computed) in [dp, dq, qinv].into_iter().zip(computed) {
+            let computed = Zeroizing::new(computed.ok_or(CryptoError::InvalidKey)?);
+            let computed = Zeroizing::new(fixed_width(&computed, half));
+            let given = Zeroizing::new(fixed_width(given, half));
+            matches &= given.ct_eq(&computed);
+        }
+        if bool::from(matches) {
+            Ok(pair)
+        } else {
+            Err(CryptoError::InvalidKey)
+        }
     }
 
     /// The raw private operation `input^d mod n` on one modulus-sized block (see
@@ -337,6 +389,46 @@ mod tests {
         }
         assert_eq!(RsaBits::from_bits(2048), Some(RsaBits::Rsa2048));
         assert_eq!(RsaBits::from_bits(2047), None);
+    }
+
+    #[test]
+    fn a_crt_import_is_the_same_key_and_a_wrong_crt_value_is_refused() {
+        let mut crypto = Crypto::new(CardRng::seeded(13, 0));
+        let key = crypto.generate_rsa(RsaBits::Rsa1024).unwrap();
+        let bytes = |v: &BoxedUint| fixed_width(&v.to_be_bytes(), 64);
+        let p = bytes(key.key.primes()[0].as_ref());
+        let q = bytes(key.key.primes()[1].as_ref());
+        let dp = bytes(key.key.dp().unwrap());
+        let dq = bytes(key.key.dq().unwrap());
+        let qinv = bytes(&key.key.crt_coefficient().unwrap());
+
+        let imported = Crypto::rsa_from_crt(RsaBits::Rsa1024, &p, &q, &dp, &dq, &qinv).unwrap();
+        assert_eq!(imported.modulus(), key.modulus());
+        assert_eq!(
+            rsa_public_key_der(&key.modulus(), &key.public_exponent()).unwrap(),
+            key.public_key_der().unwrap()
+        );
+        // Leading zeros may be left out, as for any big-endian integer.
+        let short_qinv = &qinv[qinv.iter().take_while(|&&b| b == 0).count()..];
+        assert!(Crypto::rsa_from_crt(RsaBits::Rsa1024, &p, &q, &dp, &dq, short_qinv).is_ok());
+
+        let mut wrong = dq.clone();
+        wrong[63] ^= 1;
+        for (dp, dq, qinv) in [
+            (&dp, &wrong, &qinv),
+            (&wrong, &dq, &qinv),
+            (&dp, &dq, &wrong),
+        ] {
+            assert_eq!(
+                Crypto::rsa_from_crt(RsaBits::Rsa1024, &p, &q, dp, dq, qinv).unwrap_err(),
+                CryptoError::InvalidKey
+            );
+        }
+        // The wrong size, and a value longer than half the modulus.
+        assert!(Crypto::rsa_from_crt(RsaBits::Rsa2048, &p, &q, &dp, &dq, &qinv).is_err());
+        let mut long = vec![0u8];
+        long.extend_from_slice(&dp);
+        assert!(Crypto::rsa_from_crt(RsaBits::Rsa1024, &p, &q, &long, &dq, &qinv).is_err());
     }
 
     #[test]

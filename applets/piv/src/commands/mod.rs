@@ -11,7 +11,7 @@ mod auth;
 mod secret;
 
 pub use auth::{MgmtStep, SlotOp, Template};
-pub use secret::{KeyBytes, PaddedPin};
+pub use secret::{KeyBytes, PaddedPin, PrivateKeyImport, RsaCrt};
 
 use card_os::apdu::{tlv, Command};
 use card_os::CardError;
@@ -21,8 +21,14 @@ use piv_types::{
 };
 
 /// The asymmetric algorithms this card implements; the parser refuses the others.
-pub const SUPPORTED_KEY_ALGORITHMS: &[KeyAlgorithm] =
-    &[KeyAlgorithm::EccP256, KeyAlgorithm::EccP384];
+pub const SUPPORTED_KEY_ALGORITHMS: &[KeyAlgorithm] = &[
+    KeyAlgorithm::Rsa1024,
+    KeyAlgorithm::Rsa2048,
+    KeyAlgorithm::Rsa3072,
+    KeyAlgorithm::Rsa4096,
+    KeyAlgorithm::EccP256,
+    KeyAlgorithm::EccP384,
+];
 
 /// SP 800-78 gives 3-key Triple DES a second identifier, `00`; OpenSC asks for a 9B challenge with it.
 const ALG_TRIPLE_DES_ALIAS: u8 = 0x00;
@@ -106,7 +112,7 @@ pub enum PivCommand {
     ImportKey {
         slot: KeySlot,
         algorithm: KeyAlgorithm,
-        private: KeyBytes,
+        private: PrivateKeyImport,
         pin_policy: PinPolicy,
         touch_policy: TouchPolicy,
     },
@@ -400,17 +406,45 @@ impl PivCommand {
         let slot = user_slot(command.p2)?;
         let algorithm = supported_key_algorithm(command.p1, CardError::InvalidData)?;
         let items = tlv::parse_all(with_data(command)?)?;
-        let Some((private, rest)) = items.split_first() else {
-            return Err(CardError::InvalidData);
+        let (private, rest) = match algorithm.rsa_modulus_len() {
+            None => {
+                let Some((scalar, rest)) = items.split_first() else {
+                    return Err(CardError::InvalidData);
+                };
+                if scalar.tag.0 != tag::EC_PRIVATE
+                    || Some(scalar.value.len()) != algorithm.scalar_len()
+                {
+                    return Err(CardError::InvalidData);
+                }
+                (PrivateKeyImport::Ec(KeyBytes::new(scalar.value)), rest)
+            }
+            Some(modulus_len) => {
+                let [p, q, dp, dq, qinv, rest @ ..] = items.as_slice() else {
+                    return Err(CardError::InvalidData);
+                };
+                // In this order, each a non-empty integer of at most half the modulus length.
+                let part = |item: &tlv::Tlv<'_>, expected: u32| {
+                    if item.tag.0 == expected && (1..=modulus_len / 2).contains(&item.value.len()) {
+                        Ok(KeyBytes::new(item.value))
+                    } else {
+                        Err(CardError::InvalidData)
+                    }
+                };
+                let crt = RsaCrt {
+                    p: part(p, tag::RSA_PRIME_P)?,
+                    q: part(q, tag::RSA_PRIME_Q)?,
+                    dp: part(dp, tag::RSA_EXPONENT_P)?,
+                    dq: part(dq, tag::RSA_EXPONENT_Q)?,
+                    qinv: part(qinv, tag::RSA_COEFFICIENT)?,
+                };
+                (PrivateKeyImport::Rsa(crt), rest)
+            }
         };
-        if private.tag.0 != tag::EC_PRIVATE || Some(private.value.len()) != algorithm.scalar_len() {
-            return Err(CardError::InvalidData);
-        }
         let (pin_policy, touch_policy) = policies(rest, slot)?;
         Ok(PivCommand::ImportKey {
             slot,
             algorithm,
-            private: KeyBytes::new(private.value),
+            private,
             pin_policy,
             touch_policy,
         })
@@ -453,7 +487,8 @@ mod tests {
         assert_eq!(sw(parse("00CB3FFF045C035FC1")), 0x6A80);
         assert_eq!(sw(parse("00CB3FFF")), 0x6700);
         assert_eq!(sw(parse("00CB3FFF055C035FC1FF")), 0x6A82);
-        assert_eq!(sw(parse("0047009A05AC03800107")), 0x6A80);
+        assert_eq!(sw(parse("0047009A05AC038001E0")), 0x6A80);
+        assert!(parse("0047009A05AC03800107").is_ok(), "RSA 2048");
         assert_eq!(sw(parse("0047009B05AC03800111")), 0x6A86);
         assert_eq!(sw(parse("0047009A08AC06800111AA0109")), 0x6A80);
         assert_eq!(sw(parse("00FD0100")), 0x6A86);
@@ -562,8 +597,19 @@ mod tests {
                 op: SlotOp::Sign { .. }
             }
         ));
-        // RSA is not implemented yet: refused by P1. P-384 is (a hash of up to 48 bytes).
-        assert_eq!(sw(parse("0087079A077C0582008101AA")), 0x6A86);
+        // RSA takes exactly one modulus-sized block; P1 names an algorithm this card has, or 6A 86.
+        assert_eq!(sw(parse("0087079A077C0582008101AA")), 0x6A80);
+        let rsa_block =
+            format!("0087079A00010A 7C820106 8200 81820100{}", "AA".repeat(256)).replace(' ', "");
+        assert!(matches!(
+            parse(&rsa_block).unwrap(),
+            PivCommand::SlotAuth {
+                alg: KeyAlgorithm::Rsa2048,
+                op: SlotOp::Sign { .. },
+                ..
+            }
+        ));
+        assert_eq!(sw(parse("0087E09A077C0582008101AA")), 0x6A86);
         assert!(matches!(
             parse("0087149A077C0582008101AA").unwrap(),
             PivCommand::SlotAuth {

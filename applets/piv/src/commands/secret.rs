@@ -24,6 +24,25 @@ impl std::fmt::Debug for KeyBytes {
     }
 }
 
+/// The private key of an IMPORT KEY.
+#[derive(Debug)]
+pub enum PrivateKeyImport {
+    /// `06 L d`: a curve's private scalar, exactly the scalar length.
+    Ec(KeyBytes),
+    /// `01 p 02 q 03 dP 04 dQ 05 qInv`: an RSA key in CRT form (the exponent is 65 537).
+    Rsa(RsaCrt),
+}
+
+/// An RSA private key in CRT form, each value at most half the modulus length.
+#[derive(Debug)]
+pub struct RsaCrt {
+    pub p: KeyBytes,
+    pub q: KeyBytes,
+    pub dp: KeyBytes,
+    pub dq: KeyBytes,
+    pub qinv: KeyBytes,
+}
+
 /// An 8-byte PIN field, as sent: the value padded with `FF`.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct PaddedPin([u8; PIN_FIELD_LEN]);

@@ -1,17 +1,19 @@
-//! Asymmetric key slots (P-256 and P-384): GENERATE, IMPORT, sign / ECDH through GENERAL AUTHENTICATE,
-//! MOVE / DELETE, and the slot part of GET METADATA.
+//! Asymmetric key slots (RSA 1024–4096, P-256 and P-384): GENERATE, IMPORT, sign / decrypt / ECDH
+//! through GENERAL AUTHENTICATE, MOVE / DELETE, and the slot part of GET METADATA.
 //!
-//! A key record (`REC_KEY_BASE + slot`) is `alg, pin policy, touch policy, origin, d[n], point[2n+1]`,
-//! `n` the curve's scalar length (32 for P-256, 48 for P-384).
+//! A key record (`REC_KEY_BASE + slot`) is `alg, pin policy, touch policy, origin`, then
+//! - for a curve: `d[n] ‖ point[2n+1]`, `n` the scalar length (32 for P-256, 48 for P-384);
+//! - for RSA: card-os's stored form `e[4] ‖ p[k/2] ‖ q[k/2] ‖ d[k]`, then the modulus `n[k]`, `k` the
+//!   modulus length — kept so GENERATE's answer, metadata and attestation need no key rebuild.
 
 use card_os::apdu::tlv;
-use card_os::crypto::{hazmat, Crypto, CryptoError, P256KeyPair, P384KeyPair};
+use card_os::crypto::{hazmat, Crypto, CryptoError, P256KeyPair, P384KeyPair, RsaBits, RsaKeyPair};
 use card_os::Secret;
 use card_os::{CardError, Context, Reply, Requirement};
 use piv_types::{tag, KeyAlgorithm, KeySlot, PinPolicy, TouchPolicy};
 use zeroize::Zeroizing;
 
-use crate::commands::SlotOp;
+use crate::commands::{PrivateKeyImport, SlotOp};
 use crate::state::{self, PIN, REC_KEY_BASE, TR_PIN_FRESH};
 
 /// Where a key came from (metadata tag `03`).
@@ -29,18 +31,32 @@ impl Origin {
     }
 }
 
-/// A key pair on one of the curves this card implements.
+/// The RSA modulus size of a PIV RSA algorithm, `None` for the curves.
+fn rsa_bits(algorithm: KeyAlgorithm) -> Option<RsaBits> {
+    match algorithm {
+        KeyAlgorithm::Rsa1024 => Some(RsaBits::Rsa1024),
+        KeyAlgorithm::Rsa2048 => Some(RsaBits::Rsa2048),
+        KeyAlgorithm::Rsa3072 => Some(RsaBits::Rsa3072),
+        KeyAlgorithm::Rsa4096 => Some(RsaBits::Rsa4096),
+        _ => None,
+    }
+}
+
+/// A key pair of one of the algorithms this card implements.
 pub enum KeyPair {
     P256(P256KeyPair),
     P384(P384KeyPair),
+    /// Boxed: an RSA key is several times the size of an EC one, and a card holds few.
+    Rsa(Box<RsaKeyPair>),
 }
 
 impl KeyPair {
     fn generate(crypto: &mut Crypto, algorithm: KeyAlgorithm) -> Result<Self, CardError> {
-        Ok(match algorithm {
-            KeyAlgorithm::EccP256 => KeyPair::P256(crypto.generate_p256()?),
-            KeyAlgorithm::EccP384 => KeyPair::P384(crypto.generate_p384()?),
-            other => return Err(not_implemented(other)),
+        Ok(match (algorithm, rsa_bits(algorithm)) {
+            (KeyAlgorithm::EccP256, _) => KeyPair::P256(crypto.generate_p256()?),
+            (KeyAlgorithm::EccP384, _) => KeyPair::P384(crypto.generate_p384()?),
+            (_, Some(bits)) => KeyPair::Rsa(Box::new(crypto.generate_rsa(bits)?)),
+            (other, None) => return Err(not_implemented(other)),
         })
     }
 
@@ -48,6 +64,30 @@ impl KeyPair {
         match algorithm {
             KeyAlgorithm::EccP256 => Crypto::p256_from_private(private).map(KeyPair::P256),
             KeyAlgorithm::EccP384 => Crypto::p384_from_private(private).map(KeyPair::P384),
+            other if rsa_bits(other).is_some() => {
+                let pair = Crypto::rsa_from_private(private)?;
+                if Some(pair.size()) != rsa_bits(other) {
+                    return Err(CryptoError::InvalidKey);
+                }
+                Ok(KeyPair::Rsa(Box::new(pair)))
+            }
+            _ => Err(CryptoError::InvalidKey),
+        }
+    }
+
+    /// The key an IMPORT KEY carries (its lengths already checked by the parser).
+    fn import(algorithm: KeyAlgorithm, private: &PrivateKeyImport) -> Result<Self, CryptoError> {
+        match (private, rsa_bits(algorithm)) {
+            (PrivateKeyImport::Ec(scalar), None) => Self::from_private(algorithm, scalar.expose()),
+            (PrivateKeyImport::Rsa(crt), Some(bits)) => Crypto::rsa_from_crt(
+                bits,
+                crt.p.expose(),
+                crt.q.expose(),
+                crt.dp.expose(),
+                crt.dq.expose(),
+                crt.qinv.expose(),
+            )
+            .map(|pair| KeyPair::Rsa(Box::new(pair))),
             _ => Err(CryptoError::InvalidKey),
         }
     }
@@ -56,6 +96,12 @@ impl KeyPair {
         match self {
             KeyPair::P256(_) => KeyAlgorithm::EccP256,
             KeyPair::P384(_) => KeyAlgorithm::EccP384,
+            KeyPair::Rsa(pair) => match pair.size() {
+                RsaBits::Rsa1024 => KeyAlgorithm::Rsa1024,
+                RsaBits::Rsa2048 => KeyAlgorithm::Rsa2048,
+                RsaBits::Rsa3072 => KeyAlgorithm::Rsa3072,
+                RsaBits::Rsa4096 => KeyAlgorithm::Rsa4096,
+            },
         }
     }
 
@@ -63,21 +109,48 @@ impl KeyPair {
         match self {
             KeyPair::P256(pair) => Zeroizing::new(pair.private_bytes().to_vec()),
             KeyPair::P384(pair) => Zeroizing::new(pair.private_bytes().to_vec()),
+            KeyPair::Rsa(pair) => pair.private_bytes(),
         }
     }
 
-    fn public_point(&self) -> Vec<u8> {
+    fn public_key(&self) -> PublicKey {
         match self {
-            KeyPair::P256(pair) => pair.public_point(),
-            KeyPair::P384(pair) => pair.public_point(),
+            KeyPair::P256(pair) => PublicKey::Ec(pair.public_point()),
+            KeyPair::P384(pair) => PublicKey::Ec(pair.public_point()),
+            KeyPair::Rsa(pair) => PublicKey::Rsa {
+                modulus: pair.modulus(),
+                exponent: pair.public_exponent(),
+            },
         }
     }
 
-    /// ECDSA over a hash the host computed (of up to the curve's scalar length).
+    /// ECDSA over a hash the host computed (of up to the curve's scalar length). RSA keys do not
+    /// sign hashes: the host pads, the card applies the raw private operation ([`Self::private_op`]).
     pub fn sign_prehash(&self, hash: &[u8]) -> Result<Vec<u8>, CryptoError> {
         match self {
             KeyPair::P256(pair) => hazmat::sign_prehash(pair, hash),
             KeyPair::P384(pair) => hazmat::sign_prehash_p384(pair, hash),
+            KeyPair::Rsa(_) => Err(CryptoError::SignatureFailed),
+        }
+    }
+
+    /// What GENERAL AUTHENTICATE's `81` item asks of this key: ECDSA of a hash, or for RSA the raw
+    /// private operation on one modulus-sized block — a PKCS#1 signature block the host padded, or
+    /// a ciphertext to decrypt (the host strips the padding). The result may be a plaintext.
+    fn private_op(
+        &self,
+        crypto: &mut Crypto,
+        input: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, CardError> {
+        match self {
+            KeyPair::Rsa(pair) => {
+                hazmat::rsa_private(crypto, pair, input).map_err(|error| match error {
+                    // A block not below the modulus: the host's input, not the card's fault.
+                    CryptoError::BadBlockLength => CardError::InvalidData,
+                    other => other.into(),
+                })
+            }
+            _ => Ok(Zeroizing::new(self.sign_prehash(input)?)),
         }
     }
 
@@ -85,6 +158,30 @@ impl KeyPair {
         match self {
             KeyPair::P256(pair) => Crypto::ecdh(pair, point),
             KeyPair::P384(pair) => Crypto::ecdh_p384(pair, point),
+            KeyPair::Rsa(_) => Err(CryptoError::InvalidKey),
+        }
+    }
+}
+
+/// The public half of a stored key, as GENERATE and GET METADATA present it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PublicKey {
+    /// SEC1 uncompressed point `04 ‖ X ‖ Y`.
+    Ec(Vec<u8>),
+    /// Big-endian modulus (exactly the modulus length) and public exponent (no leading zeros).
+    Rsa { modulus: Vec<u8>, exponent: Vec<u8> },
+}
+
+impl PublicKey {
+    /// `86 L point`, or `81 L n 82 L e`: the items of the `7F49` template.
+    pub fn items(&self) -> Vec<u8> {
+        match self {
+            PublicKey::Ec(point) => tlv::encode(tag::EC_POINT, point),
+            PublicKey::Rsa { modulus, exponent } => {
+                let mut out = tlv::encode(tag::RSA_MODULUS, modulus);
+                tlv::write(&mut out, tag::RSA_EXPONENT, exponent);
+                out
+            }
         }
     }
 }
@@ -96,7 +193,7 @@ pub struct StoredKey {
     pub touch_policy: TouchPolicy,
     pub origin: Origin,
     private: Zeroizing<Vec<u8>>,
-    pub public_point: Vec<u8>,
+    pub public: PublicKey,
 }
 
 impl std::fmt::Debug for StoredKey {
@@ -116,9 +213,12 @@ impl StoredKey {
     }
 
     fn encode(&self) -> Zeroizing<Vec<u8>> {
-        let mut out = Zeroizing::new(Vec::with_capacity(
-            4 + self.private.len() + self.public_point.len(),
-        ));
+        let public = match &self.public {
+            PublicKey::Ec(point) => point,
+            // The exponent is the first field of the private part.
+            PublicKey::Rsa { modulus, .. } => modulus,
+        };
+        let mut out = Zeroizing::new(Vec::with_capacity(4 + self.private.len() + public.len()));
         out.extend_from_slice(&[
             self.algorithm.id(),
             self.pin_policy.byte(),
@@ -126,7 +226,7 @@ impl StoredKey {
             self.origin as u8,
         ]);
         out.extend_from_slice(&self.private);
-        out.extend_from_slice(&self.public_point);
+        out.extend_from_slice(public);
         out
     }
 
@@ -136,18 +236,32 @@ impl StoredKey {
         };
         let algorithm = KeyAlgorithm::from_id(*alg)
             .filter(|a| crate::commands::SUPPORTED_KEY_ALGORITHMS.contains(a))?;
-        let scalar_len = algorithm.scalar_len()?;
-        if rest.len() != scalar_len + 1 + 2 * scalar_len {
-            return None;
-        }
-        let (private, public) = rest.split_at(scalar_len);
+        let (private, public) = match (algorithm.scalar_len(), algorithm.rsa_modulus_len()) {
+            (Some(n), _) if rest.len() == n + 1 + 2 * n => {
+                let (private, point) = rest.split_at(n);
+                (private, PublicKey::Ec(point.to_vec()))
+            }
+            (_, Some(k)) if rest.len() == 4 + 3 * k => {
+                let (private, modulus) = rest.split_at(4 + 2 * k);
+                let exponent = &private[..4];
+                let exponent = &exponent[exponent.iter().take_while(|&&b| b == 0).count()..];
+                (
+                    private,
+                    PublicKey::Rsa {
+                        modulus: modulus.to_vec(),
+                        exponent: exponent.to_vec(),
+                    },
+                )
+            }
+            _ => return None,
+        };
         Some(Self {
             algorithm,
             pin_policy: PinPolicy::from_byte(*pin)?,
             touch_policy: TouchPolicy::from_byte(*touch)?,
             origin: Origin::from_byte(*origin)?,
             private: Zeroizing::new(private.to_vec()),
-            public_point: public.to_vec(),
+            public,
         })
     }
 
@@ -163,7 +277,7 @@ impl StoredKey {
             touch_policy,
             origin,
             private: pair.private_bytes(),
-            public_point: pair.public_point(),
+            public: pair.public_key(),
         }
     }
 }
@@ -185,11 +299,6 @@ pub fn store(ctx: &mut Context<'_>, slot: KeySlot, key: &StoredKey) -> Result<()
 pub fn delete(ctx: &mut Context<'_>, slot: KeySlot) -> Result<(), CardError> {
     ctx.store().remove(record(slot))?;
     Ok(())
-}
-
-/// `86 41 04‖X‖Y`, the public key as GENERATE and metadata present it.
-pub fn point_tlv(point: &[u8]) -> Vec<u8> {
-    tlv::encode(tag::EC_POINT, point)
 }
 
 /// The refusal for an algorithm the parser accepted but this module cannot run: a card bug, so opaque.
@@ -226,7 +335,7 @@ pub fn generate_into(
     store_pair(ctx, slot, &pair, pin_policy, touch_policy)
 }
 
-/// GENERATE: answers `7F 49 43 86 41 04‖X‖Y`.
+/// GENERATE: answers `7F 49 { 86 04‖X‖Y }` for a curve, `7F 49 { 81 n 82 e }` for RSA.
 pub fn generate(
     ctx: &mut Context<'_>,
     slot: KeySlot,
@@ -237,20 +346,21 @@ pub fn generate(
 ) -> Result<(), CardError> {
     state::require_mgmt(ctx)?;
     let key = generate_into(ctx, slot, algorithm, pin_policy, touch_policy)?;
-    reply.push(&tlv::encode(tag::PUBLIC_KEY, &point_tlv(&key.public_point)))
+    reply.push(&tlv::encode(tag::PUBLIC_KEY, &key.public.items()))
 }
 
-/// IMPORT KEY: the scalar has the algorithm's length (parser); here it must be a valid key (`6A 80`).
+/// IMPORT KEY: the parts have the algorithm's lengths (parser); here they must make a valid key —
+/// a scalar in range, or RSA primes of the size whose CRT values match (`6A 80`).
 pub fn import(
     ctx: &mut Context<'_>,
     slot: KeySlot,
     algorithm: KeyAlgorithm,
-    private: &[u8],
+    private: &PrivateKeyImport,
     pin_policy: PinPolicy,
     touch_policy: TouchPolicy,
 ) -> Result<(), CardError> {
     state::require_mgmt(ctx)?;
-    let pair = KeyPair::from_private(algorithm, private).map_err(|_| CardError::InvalidData)?;
+    let pair = KeyPair::import(algorithm, private).map_err(|_| CardError::InvalidData)?;
     let key = StoredKey::from_pair(&pair, pin_policy, touch_policy, Origin::Imported);
     store(ctx, slot, &key)
 }
@@ -297,9 +407,10 @@ fn authorize(ctx: &mut Context<'_>, key: &StoredKey) -> Result<(), CardError> {
     }
 }
 
-/// GENERAL AUTHENTICATE with an asymmetric key: sign a hash or do ECDH. The operation's input already
-/// fits the algorithm in P1; here the slot must hold a key (`6A 88`) of that algorithm (`6A 86`), and
-/// its PIN policy must be met (`69 82`).
+/// GENERAL AUTHENTICATE with an asymmetric key: sign a hash (a curve), the raw private operation
+/// (RSA: signature or decryption) or ECDH. The operation's input already fits the algorithm in P1;
+/// here the slot must hold a key (`6A 88`) of that algorithm (`6A 86`), and its PIN policy must be
+/// met (`69 82`).
 pub fn authenticate(
     ctx: &mut Context<'_>,
     slot: KeySlot,
@@ -314,11 +425,11 @@ pub fn authenticate(
     authorize(ctx, &key)?;
     let pair = key.key_pair()?;
     let value = match op {
-        SlotOp::Sign { message } => pair.sign_prehash(&message)?,
+        SlotOp::Sign { message } => pair.private_op(ctx.crypto(), &message)?,
         SlotOp::Ecdh { point } => {
             // The length is the curve's (parser); whether the point is on the curve only ECDH knows.
             let shared = pair.ecdh(&point).map_err(|_| CardError::InvalidData)?;
-            shared.expose().to_vec()
+            Zeroizing::new(shared.expose().to_vec())
         }
     };
     reply.push(&tlv::encode(
@@ -327,7 +438,8 @@ pub fn authenticate(
     ))
 }
 
-/// GET METADATA of a key slot: `01 alg`, `02 pin touch`, `03 origin`, `04 { 86 41 04… }`.
+/// GET METADATA of a key slot: `01 alg`, `02 pin touch`, `03 origin`, `04 { 86 point }` or
+/// `04 { 81 n 82 e }`.
 pub fn metadata(ctx: &mut Context<'_>, slot: KeySlot, reply: &mut Reply) -> Result<(), CardError> {
     let key = load(ctx, slot).ok_or(CardError::ReferenceNotFound)?;
     let mut out = Vec::new();
@@ -338,11 +450,7 @@ pub fn metadata(ctx: &mut Context<'_>, slot: KeySlot, reply: &mut Reply) -> Resu
         &[key.pin_policy.byte(), key.touch_policy.byte()],
     );
     tlv::write(&mut out, tag::META_ORIGIN, &[key.origin as u8]);
-    tlv::write(
-        &mut out,
-        tag::META_PUBLIC_KEY,
-        &point_tlv(&key.public_point),
-    );
+    tlv::write(&mut out, tag::META_PUBLIC_KEY, &key.public.items());
     reply.push(&out)
 }
 
@@ -358,7 +466,7 @@ mod tests {
         let key =
             StoredKey::from_pair(&pair, PinPolicy::Once, TouchPolicy::Never, Origin::Imported);
         let back = StoredKey::decode(&key.encode()).unwrap();
-        assert_eq!(back.public_point, pair.public_point());
+        assert_eq!(back.public, pair.public_key());
         assert_eq!(back.origin, Origin::Imported);
         assert_eq!(back.pin_policy, PinPolicy::Once);
         assert!(!format!("{back:?}").contains("private"));

@@ -30,7 +30,7 @@ use x509_cert::serial_number::SerialNumber;
 use x509_cert::time::{Time, Validity};
 use zeroize::Zeroizing;
 
-use crate::keys::{self, StoredKey};
+use crate::keys::{self, PublicKey, StoredKey};
 use crate::objects;
 use crate::state;
 
@@ -109,25 +109,35 @@ fn build(
     subject: &StoredKey,
     signer: &StoredKey,
 ) -> Result<Vec<u8>, CardError> {
-    let point = &subject.public_point;
-    let spki = match subject.algorithm {
-        KeyAlgorithm::EccP256 => spki::SubjectPublicKeyInfoOwned::from_key(
+    let spki = match (&subject.public, subject.algorithm) {
+        (PublicKey::Ec(point), KeyAlgorithm::EccP256) => spki::SubjectPublicKeyInfoOwned::from_key(
             &p256::PublicKey::from_sec1_bytes(point).map_err(internal)?,
-        ),
-        KeyAlgorithm::EccP384 => spki::SubjectPublicKeyInfoOwned::from_key(
+        )
+        .map_err(internal)?,
+        (PublicKey::Ec(point), KeyAlgorithm::EccP384) => spki::SubjectPublicKeyInfoOwned::from_key(
             &p384::PublicKey::from_sec1_bytes(point).map_err(internal)?,
-        ),
+        )
+        .map_err(internal)?,
+        (PublicKey::Rsa { modulus, exponent }, _) => {
+            let der = card_os::crypto::rsa_public_key_der(modulus, exponent)?;
+            spki::SubjectPublicKeyInfoOwned::from_der(&der).map_err(internal)?
+        }
         _ => {
             return Err(CardError::Internal(
                 "attestation of a key this card cannot hold",
             ))
         }
-    }
-    .map_err(internal)?;
+    };
     let mut builder = CertificateBuilder::new(profile, serial, validity, spki).map_err(internal)?;
     let stored = StoredSigner {
-        verifying_key: p256::ecdsa::VerifyingKey::from_sec1_bytes(&signer.public_point)
-            .map_err(internal)?,
+        verifying_key: match &signer.public {
+            PublicKey::Ec(point) => {
+                p256::ecdsa::VerifyingKey::from_sec1_bytes(point).map_err(internal)?
+            }
+            PublicKey::Rsa { .. } => {
+                return Err(CardError::Internal("the attestation key is not P-256"))
+            }
+        },
     };
     let tbs = builder.finalize(&stored).map_err(internal)?;
     let hash = card_os::crypto::Crypto::sha256(&tbs);
