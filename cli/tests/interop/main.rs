@@ -32,12 +32,10 @@
 //! - **ykman is skipped when not installed**, unless `TESSERA_INTEROP_REQUIRE_ALL=1` is set, as
 //!   `scripts/test.sh` (and so CI) does; `scripts/pcsc-install.sh` installs the pinned ykman from PyPI.
 //!   Every other tool is always required.
-//! - **RSA is not implemented** by the card (P-256 and P-384 only): `generate -A RSA2048` is answered
-//!   `6A 80`, which yubico-piv-tool reports as "algorithm not supported?" — asserted, so adding RSA shows
-//!   up here. No RSA items are in the matrix; P-384 is exercised through ykman (`ykman::ykman_matrix`).
 //! - **pkcs11-tool `--test` signs with RSA keys only** ("non-RSA, skipping"), so its "No errors" does not
 //!   cover EC signing: the ECDSA signature is checked separately (`pkcs11-tool --sign` + `openssl dgst
-//!   -verify`).
+//!   -verify`), and OpenSC's PIV CI flow (`opensc::opensc_piv_ci_flow_with_rsa_and_p256`) puts RSA keys
+//!   in 9A and 9E so that `--test` signs, verifies and decrypts on the card.
 
 mod cns;
 mod opensc;

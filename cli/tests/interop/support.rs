@@ -236,6 +236,38 @@ impl Rig {
         }
     }
 
+    /// The DER SubjectPublicKeyInfo of a PEM public key, whatever its algorithm: 91 bytes for P-256,
+    /// 120 for P-384, 294 for RSA-2048.
+    pub fn spki(&self, pem: &str) -> Vec<u8> {
+        let der = format!("{pem}.spki.der");
+        self.openssl(&[
+            "pkey", "-pubin", "-in", pem, "-outform", "DER", "-out", &der,
+        ])
+        .ok();
+        fs::read(&der).expect("read DER public key")
+    }
+
+    /// [`Rig::spki`] of a PEM certificate's public key.
+    pub fn cert_spki(&self, cert: &str) -> Vec<u8> {
+        let pem = format!("{cert}.pub.pem");
+        self.openssl(&["x509", "-in", cert, "-pubkey", "-noout", "-out", &pem])
+            .ok();
+        self.spki(&pem)
+    }
+
+    /// The modulus size in bits of a PEM RSA public key, as openssl reads it ("Public-Key: (2048 bit)").
+    pub fn rsa_bits(&self, pem: &str) -> u32 {
+        let run = self
+            .openssl(&["rsa", "-pubin", "-in", pem, "-noout", "-text"])
+            .ok();
+        run.out
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("Public-Key: ("))
+            .and_then(|rest| rest.strip_suffix(" bit)"))
+            .and_then(|bits| bits.parse().ok())
+            .unwrap_or_else(|| panic!("not an RSA public key:{}", run.describe()))
+    }
+
     /// The point of a PEM certificate's public key.
     pub fn cert_point(&self, cert: &str) -> Vec<u8> {
         let pem = format!("{cert}.pub.pem");
@@ -332,7 +364,7 @@ impl Rig {
             &cert,
         ])
         .ok();
-        assert_eq!(self.cert_point(&cert), self.pubkey_point(pubkey_pem));
+        assert_eq!(self.cert_spki(&cert), self.spki(pubkey_pem));
         cert
     }
 }

@@ -119,8 +119,8 @@ fn ykman_matrix() {
         .ok();
 
     step("9a, P-256: keys generate, a self-signed certificate signed by the card, attest");
-    let point = generate_certify_attest(&rig, "9a", "ECCP256", "AUTHENTICATION", &f9);
-    assert_eq!(point.len(), 65, "an uncompressed P-256 point");
+    let spki = generate_certify_attest(&rig, "9a", "ECCP256", "AUTHENTICATION", &f9);
+    assert_eq!(spki.len(), 91, "a P-256 SubjectPublicKeyInfo");
     let key_info = rig.ykman(&["piv", "keys", "info", "9a"]).ok();
     assert_eq!(
         key_info.field("Origin:"),
@@ -137,8 +137,66 @@ fn ykman_matrix() {
     );
 
     step("9d, P-384: the same");
-    let point384 = generate_certify_attest(&rig, "9d", "ECCP384", "KEY_MANAGEMENT", &f9);
-    assert_eq!(point384.len(), 97, "an uncompressed P-384 point");
+    let spki384 = generate_certify_attest(&rig, "9d", "ECCP384", "KEY_MANAGEMENT", &f9);
+    assert_eq!(spki384.len(), 120, "a P-384 SubjectPublicKeyInfo");
+
+    step("9c, RSA 2048: the same, the certificate signed with PKCS#1 v1.5 by the card");
+    generate_certify_attest(&rig, "9c", "RSA2048", "SIGNATURE", &f9);
+    assert_eq!(rig.rsa_bits(&rig.file("9c.pub")), 2048);
+
+    step("9e: an RSA 2048 key made by openssl, imported; the card signs a certificate with it");
+    let (key, public) = (rig.file("import.key"), rig.file("import.pub"));
+    rig.openssl(&[
+        "genpkey",
+        "-algorithm",
+        "RSA",
+        "-pkeyopt",
+        "rsa_keygen_bits:2048",
+        "-out",
+        &key,
+    ])
+    .ok();
+    rig.openssl(&["pkey", "-in", &key, "-pubout", "-out", &public])
+        .ok();
+    rig.ykman(&["piv", "keys", "import", "-m", MGM_DEFAULT, "9e", &key])
+        .ok();
+    let key_info = rig.ykman(&["piv", "keys", "info", "9e"]).ok();
+    assert_eq!(
+        key_info.field("Algorithm:"),
+        "RSA2048",
+        "{}",
+        key_info.describe()
+    );
+    assert_eq!(
+        key_info.field("Origin:"),
+        "IMPORTED",
+        "{}",
+        key_info.describe()
+    );
+    rig.ykman(&[
+        "piv",
+        "certificates",
+        "generate",
+        "-m",
+        MGM_DEFAULT,
+        "-P",
+        PIN,
+        "-s",
+        "CN=ykman-9e",
+        "9e",
+        &public,
+    ])
+    .ok();
+    let cert = rig.file("9e.crt");
+    rig.ykman(&["piv", "certificates", "export", "9e", &cert])
+        .ok();
+    rig.openssl(&["verify", "-CAfile", &cert, &cert])
+        .ok()
+        .has(": OK");
+    assert_eq!(rig.cert_spki(&cert), rig.spki(&public));
+    // YubiKeys attest generated keys only.
+    rig.ykman(&["piv", "keys", "attest", "9e", &rig.file("att9e.pem")])
+        .fails();
     step("access set-retries 6/5");
     rig.ykman(&[
         "piv",
@@ -198,7 +256,8 @@ fn ykman_matrix() {
 
 /// In `slot`: ykman generates an `algorithm` key, has the card sign a self-signed certificate for
 /// it (openssl verifies the card's signature) and attests it (openssl verifies the attestation
-/// against the F9 certificate in `f9`); both certificates carry the generated key. Returns its point.
+/// against the F9 certificate in `f9`); both certificates carry the generated key. Returns its
+/// SubjectPublicKeyInfo (DER).
 fn generate_certify_attest(
     rig: &Rig,
     slot: &str,
@@ -223,7 +282,7 @@ fn generate_certify_attest(
         "Private key generated in slot {}",
         slot.to_uppercase()
     ));
-    let point = rig.pubkey_point(&public);
+    let spki = rig.spki(&public);
     let key_info = rig.ykman(&["piv", "keys", "info", slot]).ok();
     assert_eq!(
         key_info.field("Algorithm:"),
@@ -250,11 +309,11 @@ fn generate_certify_attest(
     let cert = rig.file(&format!("{slot}.crt"));
     rig.ykman(&["piv", "certificates", "export", slot, &cert])
         .ok();
-    // The card's ECDSA signature over the certificate verifies.
+    // The card's signature (ECDSA or PKCS#1 v1.5) over the certificate verifies.
     rig.openssl(&["verify", "-CAfile", &cert, &cert])
         .ok()
         .has(": OK");
-    assert_eq!(rig.cert_point(&cert), point);
+    assert_eq!(rig.cert_spki(&cert), spki);
     let attestation = rig.file(&format!("attestation-{slot}.pem"));
     rig.ykman(&["piv", "keys", "attest", slot, &attestation])
         .ok()
@@ -266,11 +325,11 @@ fn generate_certify_attest(
         .ok()
         .has(": OK");
     assert_eq!(
-        rig.cert_point(&attestation),
-        point,
+        rig.cert_spki(&attestation),
+        spki,
         "the attested key is not {slot}'s key"
     );
-    point
+    spki
 }
 
 /// `ykman info` reads the YubiKey management applet (`applets/yubikey-mgmt`): the firmware version,

@@ -35,12 +35,6 @@ fn yubico_piv_tool_matrix() {
     let point = rig.pubkey_point(&pub9a);
     assert_eq!(point[0], 0x04);
 
-    step("generate RSA2048 is refused by the card (P-256 only, known limitation)");
-    rig.ykpiv(&["-a", "generate", "-s", "9e", "-A", "RSA2048", "--verbose=2"])
-        .fails()
-        .has("< 6a 80")
-        .has("algorithm not supported?");
-
     step("selfsign-certificate: client-side failure before any signing APDU (Yubico/yubico-piv-tool#388)");
     let selfsigned = rig.file("selfsigned.crt");
     let selfsign = rig
@@ -266,4 +260,123 @@ fn yubico_piv_tool_matrix() {
     rig.ykpiv(&["-a", "generate", "-s", "9e", "-A", "ECCP256"])
         .ok()
         .has("Successfully generated a new private key.");
+}
+
+/// The rest of yubico-piv-tool's algorithms: RSA 2048 generated in 9E (signature and decryption
+/// tests, attestation), an RSA 2048 key imported into 9D (decryption test: the card holds the key
+/// openssl made), P-384 generated in 9C (signature test, attestation). Every attestation verifies
+/// against F9 and carries the slot's own key.
+#[test]
+fn yubico_piv_tool_rsa_and_p384() {
+    require(&["yubico-piv-tool", "openssl"]);
+    let rig = Rig::start(&[]);
+    let f9 = rig.file("f9.pem");
+    rig.ykpiv(&["-a", "read-certificate", "-s", "f9", "-o", &f9])
+        .ok();
+
+    for (slot, algorithm, test) in [
+        ("9e", "RSA2048", "Successful RSA verification."),
+        ("9c", "ECCP384", "Successful ECDSA verification."),
+    ] {
+        step(&format!(
+            "generate {slot} {algorithm}, certificate, test-signature, attest"
+        ));
+        let public = rig.file(&format!("{slot}.pub"));
+        rig.ykpiv(&["-a", "generate", "-s", slot, "-A", algorithm, "-o", &public])
+            .ok()
+            .has("Successfully generated a new private key.");
+        let cert = rig.issue_cert(&public, &format!("tessera-{slot}"));
+        rig.ykpiv(&["-a", "import-certificate", "-s", slot, "-i", &cert])
+            .ok();
+        let status = rig.ykpiv(&["-a", "status"]).ok();
+        let section = status
+            .out
+            .split(&format!("Slot {slot}:"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no slot {slot}:{}", status.describe()));
+        assert!(
+            section
+                .trim_start()
+                .starts_with(&format!("Algorithm:\t{algorithm}")),
+            "{}",
+            status.describe()
+        );
+        rig.ykpiv(&[
+            "-a",
+            "verify-pin",
+            "-P",
+            PIN,
+            "-a",
+            "test-signature",
+            "-s",
+            slot,
+            "-i",
+            &cert,
+        ])
+        .ok()
+        .has(test);
+        let attestation = rig.file(&format!("att{slot}.pem"));
+        rig.ykpiv(&["-a", "attest", "-s", slot, "-o", &attestation])
+            .ok();
+        rig.openssl(&["verify", "-partial_chain", "-CAfile", &f9, &attestation])
+            .ok()
+            .has(": OK");
+        assert_eq!(rig.cert_spki(&attestation), rig.spki(&public));
+    }
+    assert_eq!(rig.rsa_bits(&rig.file("9e.pub")), 2048);
+    assert_eq!(rig.pubkey_point(&rig.file("9c.pub")).len(), 97);
+
+    step("test-decipher 9e: the card's RSA decryption");
+    rig.ykpiv(&[
+        "-a",
+        "verify-pin",
+        "-P",
+        PIN,
+        "-a",
+        "test-decipher",
+        "-s",
+        "9e",
+        "-i",
+        &rig.file("tessera-9e.crt"),
+    ])
+    .ok()
+    .has("Successfully performed RSA decryption!");
+
+    step("import-key 9d: an RSA 2048 key made by openssl, then test-decipher with its certificate");
+    let (key, public) = (rig.file("import.key"), rig.file("import.pub"));
+    rig.openssl(&[
+        "genpkey",
+        "-algorithm",
+        "RSA",
+        "-pkeyopt",
+        "rsa_keygen_bits:2048",
+        "-out",
+        &key,
+    ])
+    .ok();
+    rig.openssl(&["pkey", "-in", &key, "-pubout", "-out", &public])
+        .ok();
+    rig.ykpiv(&["-a", "import-key", "-s", "9d", "-i", &key])
+        .ok()
+        .has("Successfully imported a new private key.");
+    let cert = rig.issue_cert_with(&public, "tessera-9d", "keyUsage=critical,keyEncipherment");
+    rig.ykpiv(&["-a", "import-certificate", "-s", "9d", "-i", &cert])
+        .ok();
+    rig.ykpiv(&[
+        "-a",
+        "verify-pin",
+        "-P",
+        PIN,
+        "-a",
+        "test-decipher",
+        "-s",
+        "9d",
+        "-i",
+        &cert,
+    ])
+    .ok()
+    .has("Successfully performed RSA decryption!");
+    // An imported key is not attested (YubiKey: attestation covers generated keys only).
+    rig.ykpiv(&["-a", "attest", "-s", "9d", "-o", &rig.file("att9d.pem")])
+        .fails();
 }
