@@ -473,7 +473,8 @@ impl<'t> PivSession<'t> {
         Ok(metadata)
     }
 
-    /// YubiKey IMPORT KEY of an EC private scalar (P-256: 32 bytes, P-384: 48).
+    /// YubiKey IMPORT KEY of a curve private value (P-256: 32 bytes, P-384: 48; the 32-byte Ed25519 seed
+    /// or X25519 scalar).
     pub fn import_ec(
         &mut self,
         slot: KeySlot,
@@ -482,7 +483,12 @@ impl<'t> PivSession<'t> {
         options: GenerateOptions,
     ) -> Result<(), PivError> {
         let mut data = Zeroizing::new(Vec::new());
-        tlv::write(&mut data, tag::EC_PRIVATE, scalar);
+        let private_tag = match algorithm {
+            KeyAlgorithm::Ed25519 => tag::ED25519_PRIVATE,
+            KeyAlgorithm::X25519 => tag::X25519_PRIVATE,
+            _ => tag::EC_PRIVATE,
+        };
+        tlv::write(&mut data, private_tag, scalar);
         if options.pin_policy != PinPolicy::Default {
             tlv::write(&mut data, tag::PIN_POLICY, &[options.pin_policy.byte()]);
         }

@@ -123,8 +123,11 @@ pub mod tag {
     pub const RSA_MODULUS: u32 = 0x81;
     pub const RSA_EXPONENT: u32 = 0x82;
 
-    /// IMPORT KEY: the EC private scalar; an RSA key's CRT parts (p, q, dP, dQ, qInv).
+    /// IMPORT KEY: the EC private scalar, the Ed25519 seed, the X25519 scalar; an RSA key's CRT parts
+    /// (p, q, dP, dQ, qInv).
     pub const EC_PRIVATE: u32 = 0x06;
+    pub const ED25519_PRIVATE: u32 = 0x07;
+    pub const X25519_PRIVATE: u32 = 0x08;
     pub const RSA_PRIME_P: u32 = 0x01;
     pub const RSA_PRIME_Q: u32 = 0x02;
     pub const RSA_EXPONENT_P: u32 = 0x03;

@@ -49,9 +49,8 @@ fn pin_errors() {
 fn key_errors() {
     let mut card = card();
     default_auth(&mut card);
-    // Unsupported algorithms and slots.
+    // An algorithm that does not exist, and slots without keys.
     assert_eq!(tx(&mut card, "00 47 00 9A 05 AC 03 80 01 99"), "6A80");
-    assert_eq!(tx(&mut card, "00 47 00 9A 05 AC 03 80 01 E0"), "6A80");
     assert_eq!(tx(&mut card, "00 47 00 9B 05 AC 03 80 01 11"), "6A86");
     assert_eq!(tx(&mut card, "00 47 00 F9 05 AC 03 80 01 11"), "6A86");
     assert_eq!(tx(&mut card, "00 47 01 9A 05 AC 03 80 01 11"), "6A86");

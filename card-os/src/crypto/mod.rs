@@ -1,5 +1,5 @@
 //! Crypto services the card offers its applets: randomness (OS or seeded), SHA-256, P-256 and P-384 keys,
-//! RSA keys (1024 to 4096 bits), and block ciphers for management keys. Applets hold keys only as bytes in their store; these services turn
+//! RSA keys (1024 to 4096 bits), Ed25519 and X25519 keys, and block ciphers for management keys. Applets hold keys only as bytes in their store; these services turn
 //! them into operations. Sharp tools (prehash signing, raw key import) live in [`hazmat`].
 
 use aes::cipher::{Block, BlockCipherDecrypt, BlockCipherEncrypt, KeyInit};
@@ -11,7 +11,11 @@ use zeroize::Zeroizing;
 
 use crate::Secret;
 
+mod curve25519;
 mod rsa_keys;
+pub use curve25519::{
+    curve25519_public_key_der, Ed25519KeyPair, X25519KeyPair, CURVE25519_KEY_LEN,
+};
 pub use rsa_keys::{rsa_public_key_der, RsaBits, RsaKeyPair, RSA_PUBLIC_EXPONENT};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]

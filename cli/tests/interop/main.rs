@@ -36,6 +36,9 @@
 //!   cover EC signing: the ECDSA signature is checked separately (`pkcs11-tool --sign` + `openssl dgst
 //!   -verify`), and OpenSC's PIV CI flow (`opensc::opensc_piv_ci_flow_with_rsa_and_p256`) puts RSA keys
 //!   in 9A and 9E so that `--test` signs, verifies and decrypts on the card.
+//! - **Ed25519 and X25519 are exercised through ykman only** (`ykman::ykman_ed25519_and_x25519`): OpenSC
+//!   0.23 and yubico-piv-tool 2.2 have no algorithm E0/E1; the card-level checks against RFC 8032 and
+//!   RFC 7748 vectors are in `applets/piv/tests/curve25519.rs`.
 
 mod cns;
 mod opensc;

@@ -368,3 +368,97 @@ fn ykman_info_reads_the_management_applet() {
         .ok()
         .has("Serial Number:\t7654321");
 }
+
+/// YubiKey 5.7's Curve25519 keys through ykman (the one tool here that has them; OpenSC 0.23 and
+/// yubico-piv-tool 2.2 do not): Ed25519 generated in 9A, a self-signed certificate the card signs with
+/// PureEdDSA and openssl verifies, attested; X25519 generated in 9D and attested (it cannot sign, so
+/// no certificate of its own); an Ed25519 key made by openssl imported into 9E and used to sign a
+/// certificate.
+#[test]
+fn ykman_ed25519_and_x25519() {
+    if !optional("ykman", YKMAN_HINT) {
+        return;
+    }
+    require(&["openssl"]);
+    let rig = Rig::start(&["--atr", "ykman"]);
+    let f9 = rig.file("f9.pem");
+    rig.ykman(&["piv", "certificates", "export", "f9", &f9])
+        .ok();
+
+    step("9a, Ed25519: keys generate, a certificate signed by the card, attest");
+    let spki = generate_certify_attest(&rig, "9a", "ED25519", "AUTHENTICATION", &f9);
+    assert_eq!(spki.len(), 44, "an Ed25519 SubjectPublicKeyInfo (RFC 8410)");
+    rig.openssl(&["x509", "-in", &rig.file("9a.crt"), "-noout", "-text"])
+        .ok()
+        .has("Signature Algorithm: ED25519");
+
+    step("9d, X25519: keys generate and attest");
+    let public = rig.file("9d.pub");
+    rig.ykman(&[
+        "piv",
+        "keys",
+        "generate",
+        "-m",
+        MGM_DEFAULT,
+        "-a",
+        "X25519",
+        "9d",
+        &public,
+    ])
+    .ok()
+    .has("Private key generated in slot 9D");
+    let key_info = rig.ykman(&["piv", "keys", "info", "9d"]).ok();
+    assert_eq!(
+        key_info.field("Algorithm:"),
+        "X25519",
+        "{}",
+        key_info.describe()
+    );
+    let attestation = rig.file("attestation-9d.pem");
+    rig.ykman(&["piv", "keys", "attest", "9d", &attestation])
+        .ok();
+    rig.openssl(&["verify", "-partial_chain", "-CAfile", &f9, &attestation])
+        .ok()
+        .has(": OK");
+    assert_eq!(rig.cert_spki(&attestation), rig.spki(&public));
+    rig.openssl(&["x509", "-in", &attestation, "-noout", "-text"])
+        .ok()
+        .has("Public Key Algorithm: X25519");
+
+    step("9e: an Ed25519 key made by openssl, imported; the card signs a certificate with it");
+    let (key, public) = (rig.file("import.key"), rig.file("import.pub"));
+    rig.openssl(&["genpkey", "-algorithm", "ed25519", "-out", &key])
+        .ok();
+    rig.openssl(&["pkey", "-in", &key, "-pubout", "-out", &public])
+        .ok();
+    rig.ykman(&["piv", "keys", "import", "-m", MGM_DEFAULT, "9e", &key])
+        .ok();
+    let key_info = rig.ykman(&["piv", "keys", "info", "9e"]).ok();
+    assert_eq!(
+        key_info.field("Origin:"),
+        "IMPORTED",
+        "{}",
+        key_info.describe()
+    );
+    rig.ykman(&[
+        "piv",
+        "certificates",
+        "generate",
+        "-m",
+        MGM_DEFAULT,
+        "-P",
+        PIN,
+        "-s",
+        "CN=ykman-ed25519-import",
+        "9e",
+        &public,
+    ])
+    .ok();
+    let cert = rig.file("9e.crt");
+    rig.ykman(&["piv", "certificates", "export", "9e", &cert])
+        .ok();
+    rig.openssl(&["verify", "-CAfile", &cert, &cert])
+        .ok()
+        .has(": OK");
+    assert_eq!(rig.cert_spki(&cert), rig.spki(&public));
+}

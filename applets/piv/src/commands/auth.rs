@@ -124,7 +124,7 @@ impl Template {
                 SlotOp::Sign { message }
             }
             Template::Ecdh { point } if Some(point.len()) == ecdh_point_len(alg) => {
-                if point.first() != Some(&UNCOMPRESSED_POINT) {
+                if alg != KeyAlgorithm::X25519 && point.first() != Some(&UNCOMPRESSED_POINT) {
                     return Err(CardError::InvalidData);
                 }
                 SlotOp::Ecdh { point }
@@ -134,22 +134,26 @@ impl Template {
     }
 }
 
-/// A curve signs a hash of 1 to scalar-length bytes (shorter ones are left-padded); RSA takes exactly
-/// one modulus-sized block.
+/// A NIST curve signs a hash of 1 to scalar-length bytes (shorter ones are left-padded); Ed25519 the
+/// message itself, of any length a chain can carry; RSA takes exactly one modulus-sized block; X25519
+/// does not sign.
 fn signing_input_fits(alg: KeyAlgorithm, len: usize) -> bool {
     match (alg, alg.rsa_modulus_len(), alg.scalar_len()) {
         (_, Some(modulus), _) => len == modulus,
         (KeyAlgorithm::EccP256 | KeyAlgorithm::EccP384, None, Some(scalar)) => {
             (1..=scalar).contains(&len)
         }
+        (KeyAlgorithm::Ed25519, None, _) => len > 0,
         _ => false,
     }
 }
 
-/// An uncompressed point `04 ‖ X ‖ Y` on a Weierstrass curve; no ECDH for the others.
+/// The peer key ECDH takes: an uncompressed point `04 ‖ X ‖ Y` on a NIST curve, a 32-byte
+/// u-coordinate for X25519; no ECDH for the others.
 fn ecdh_point_len(alg: KeyAlgorithm) -> Option<usize> {
     match alg {
         KeyAlgorithm::EccP256 | KeyAlgorithm::EccP384 => alg.scalar_len().map(|n| 1 + 2 * n),
+        KeyAlgorithm::X25519 => alg.scalar_len(),
         _ => None,
     }
 }

@@ -28,6 +28,8 @@ pub const SUPPORTED_KEY_ALGORITHMS: &[KeyAlgorithm] = &[
     KeyAlgorithm::Rsa4096,
     KeyAlgorithm::EccP256,
     KeyAlgorithm::EccP384,
+    KeyAlgorithm::Ed25519,
+    KeyAlgorithm::X25519,
 ];
 
 /// SP 800-78 gives 3-key Triple DES a second identifier, `00`; OpenSC asks for a 9B challenge with it.
@@ -411,7 +413,12 @@ impl PivCommand {
                 let Some((scalar, rest)) = items.split_first() else {
                     return Err(CardError::InvalidData);
                 };
-                if scalar.tag.0 != tag::EC_PRIVATE
+                let expected_tag = match algorithm {
+                    KeyAlgorithm::Ed25519 => tag::ED25519_PRIVATE,
+                    KeyAlgorithm::X25519 => tag::X25519_PRIVATE,
+                    _ => tag::EC_PRIVATE,
+                };
+                if scalar.tag.0 != expected_tag
                     || Some(scalar.value.len()) != algorithm.scalar_len()
                 {
                     return Err(CardError::InvalidData);
@@ -487,7 +494,12 @@ mod tests {
         assert_eq!(sw(parse("00CB3FFF045C035FC1")), 0x6A80);
         assert_eq!(sw(parse("00CB3FFF")), 0x6700);
         assert_eq!(sw(parse("00CB3FFF055C035FC1FF")), 0x6A82);
-        assert_eq!(sw(parse("0047009A05AC038001E0")), 0x6A80);
+        assert_eq!(
+            sw(parse("0047009A05AC03800199")),
+            0x6A80,
+            "no such algorithm"
+        );
+        assert!(parse("0047009A05AC038001E0").is_ok(), "Ed25519");
         assert!(parse("0047009A05AC03800107").is_ok(), "RSA 2048");
         assert_eq!(sw(parse("0047009B05AC03800111")), 0x6A86);
         assert_eq!(sw(parse("0047009A08AC06800111AA0109")), 0x6A80);
@@ -609,7 +621,20 @@ mod tests {
                 ..
             }
         ));
-        assert_eq!(sw(parse("0087E09A077C0582008101AA")), 0x6A86);
+        assert_eq!(
+            sw(parse("00879A9A077C0582008101AA")),
+            0x6A86,
+            "no such algorithm"
+        );
+        assert!(
+            parse("0087E09A077C0582008101AA").is_ok(),
+            "Ed25519 signs a message"
+        );
+        assert_eq!(
+            sw(parse("0087E19A077C0582008101AA")),
+            0x6A80,
+            "X25519 does not sign"
+        );
         assert!(matches!(
             parse("0087149A077C0582008101AA").unwrap(),
             PivCommand::SlotAuth {

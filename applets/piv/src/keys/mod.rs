@@ -7,7 +7,10 @@
 //!   modulus length — kept so GENERATE's answer, metadata and attestation need no key rebuild.
 
 use card_os::apdu::tlv;
-use card_os::crypto::{hazmat, Crypto, CryptoError, P256KeyPair, P384KeyPair, RsaBits, RsaKeyPair};
+use card_os::crypto::{
+    hazmat, Crypto, CryptoError, Ed25519KeyPair, P256KeyPair, P384KeyPair, RsaBits, RsaKeyPair,
+    X25519KeyPair,
+};
 use card_os::Secret;
 use card_os::{CardError, Context, Reply, Requirement};
 use piv_types::{tag, KeyAlgorithm, KeySlot, PinPolicy, TouchPolicy};
@@ -48,6 +51,8 @@ pub enum KeyPair {
     P384(P384KeyPair),
     /// Boxed: an RSA key is several times the size of an EC one, and a card holds few.
     Rsa(Box<RsaKeyPair>),
+    Ed25519(Ed25519KeyPair),
+    X25519(X25519KeyPair),
 }
 
 impl KeyPair {
@@ -55,6 +60,8 @@ impl KeyPair {
         Ok(match (algorithm, rsa_bits(algorithm)) {
             (KeyAlgorithm::EccP256, _) => KeyPair::P256(crypto.generate_p256()?),
             (KeyAlgorithm::EccP384, _) => KeyPair::P384(crypto.generate_p384()?),
+            (KeyAlgorithm::Ed25519, _) => KeyPair::Ed25519(crypto.generate_ed25519()?),
+            (KeyAlgorithm::X25519, _) => KeyPair::X25519(crypto.generate_x25519()?),
             (_, Some(bits)) => KeyPair::Rsa(Box::new(crypto.generate_rsa(bits)?)),
             (other, None) => return Err(not_implemented(other)),
         })
@@ -64,6 +71,8 @@ impl KeyPair {
         match algorithm {
             KeyAlgorithm::EccP256 => Crypto::p256_from_private(private).map(KeyPair::P256),
             KeyAlgorithm::EccP384 => Crypto::p384_from_private(private).map(KeyPair::P384),
+            KeyAlgorithm::Ed25519 => Crypto::ed25519_from_private(private).map(KeyPair::Ed25519),
+            KeyAlgorithm::X25519 => Crypto::x25519_from_private(private).map(KeyPair::X25519),
             other if rsa_bits(other).is_some() => {
                 let pair = Crypto::rsa_from_private(private)?;
                 if Some(pair.size()) != rsa_bits(other) {
@@ -96,6 +105,8 @@ impl KeyPair {
         match self {
             KeyPair::P256(_) => KeyAlgorithm::EccP256,
             KeyPair::P384(_) => KeyAlgorithm::EccP384,
+            KeyPair::Ed25519(_) => KeyAlgorithm::Ed25519,
+            KeyPair::X25519(_) => KeyAlgorithm::X25519,
             KeyPair::Rsa(pair) => match pair.size() {
                 RsaBits::Rsa1024 => KeyAlgorithm::Rsa1024,
                 RsaBits::Rsa2048 => KeyAlgorithm::Rsa2048,
@@ -110,6 +121,8 @@ impl KeyPair {
             KeyPair::P256(pair) => Zeroizing::new(pair.private_bytes().to_vec()),
             KeyPair::P384(pair) => Zeroizing::new(pair.private_bytes().to_vec()),
             KeyPair::Rsa(pair) => pair.private_bytes(),
+            KeyPair::Ed25519(pair) => Zeroizing::new(pair.private_bytes().to_vec()),
+            KeyPair::X25519(pair) => Zeroizing::new(pair.private_bytes().to_vec()),
         }
     }
 
@@ -117,6 +130,8 @@ impl KeyPair {
         match self {
             KeyPair::P256(pair) => PublicKey::Ec(pair.public_point()),
             KeyPair::P384(pair) => PublicKey::Ec(pair.public_point()),
+            KeyPair::Ed25519(pair) => PublicKey::Ec(pair.public_key().to_vec()),
+            KeyPair::X25519(pair) => PublicKey::Ec(pair.public_key().to_vec()),
             KeyPair::Rsa(pair) => PublicKey::Rsa {
                 modulus: pair.modulus(),
                 exponent: pair.public_exponent(),
@@ -130,13 +145,14 @@ impl KeyPair {
         match self {
             KeyPair::P256(pair) => hazmat::sign_prehash(pair, hash),
             KeyPair::P384(pair) => hazmat::sign_prehash_p384(pair, hash),
-            KeyPair::Rsa(_) => Err(CryptoError::SignatureFailed),
+            _ => Err(CryptoError::SignatureFailed),
         }
     }
 
-    /// What GENERAL AUTHENTICATE's `81` item asks of this key: ECDSA of a hash, or for RSA the raw
-    /// private operation on one modulus-sized block — a PKCS#1 signature block the host padded, or
-    /// a ciphertext to decrypt (the host strips the padding). The result may be a plaintext.
+    /// What GENERAL AUTHENTICATE's `81` item asks of this key: ECDSA of a hash; Ed25519 of the whole
+    /// message; or for RSA the raw private operation on one modulus-sized block — a PKCS#1 signature
+    /// block the host padded, or a ciphertext to decrypt (the host strips the padding). The result
+    /// may be a plaintext.
     fn private_op(
         &self,
         crypto: &mut Crypto,
@@ -150,6 +166,7 @@ impl KeyPair {
                     other => other.into(),
                 })
             }
+            KeyPair::Ed25519(pair) => Ok(Zeroizing::new(pair.sign(input).to_vec())),
             _ => Ok(Zeroizing::new(self.sign_prehash(input)?)),
         }
     }
@@ -158,7 +175,8 @@ impl KeyPair {
         match self {
             KeyPair::P256(pair) => Crypto::ecdh(pair, point),
             KeyPair::P384(pair) => Crypto::ecdh_p384(pair, point),
-            KeyPair::Rsa(_) => Err(CryptoError::InvalidKey),
+            KeyPair::X25519(pair) => pair.agree(point),
+            KeyPair::Rsa(_) | KeyPair::Ed25519(_) => Err(CryptoError::InvalidKey),
         }
     }
 }
@@ -166,7 +184,8 @@ impl KeyPair {
 /// The public half of a stored key, as GENERATE and GET METADATA present it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PublicKey {
-    /// SEC1 uncompressed point `04 ‖ X ‖ Y`.
+    /// The `86` value: SEC1 uncompressed point `04 ‖ X ‖ Y` on P-256 and P-384, the raw 32-byte key
+    /// for Ed25519 and X25519 (as YubiKey 5.7 answers).
     Ec(Vec<u8>),
     /// Big-endian modulus (exactly the modulus length) and public exponent (no leading zeros).
     Rsa { modulus: Vec<u8>, exponent: Vec<u8> },
@@ -237,7 +256,7 @@ impl StoredKey {
         let algorithm = KeyAlgorithm::from_id(*alg)
             .filter(|a| crate::commands::SUPPORTED_KEY_ALGORITHMS.contains(a))?;
         let (private, public) = match (algorithm.scalar_len(), algorithm.rsa_modulus_len()) {
-            (Some(n), _) if rest.len() == n + 1 + 2 * n => {
+            (Some(n), _) if rest.len() == n + public_point_len(algorithm, n) => {
                 let (private, point) = rest.split_at(n);
                 (private, PublicKey::Ec(point.to_vec()))
             }
@@ -279,6 +298,14 @@ impl StoredKey {
             private: pair.private_bytes(),
             public: pair.public_key(),
         }
+    }
+}
+
+/// The length of a curve key's public value: an uncompressed point, or 32 bytes on Curve25519.
+fn public_point_len(algorithm: KeyAlgorithm, scalar_len: usize) -> usize {
+    match algorithm {
+        KeyAlgorithm::Ed25519 | KeyAlgorithm::X25519 => scalar_len,
+        _ => 1 + 2 * scalar_len,
     }
 }
 

@@ -118,6 +118,15 @@ fn build(
             &p384::PublicKey::from_sec1_bytes(point).map_err(internal)?,
         )
         .map_err(internal)?,
+        (PublicKey::Ec(key), KeyAlgorithm::Ed25519 | KeyAlgorithm::X25519) => {
+            let key: &[u8; card_os::crypto::CURVE25519_KEY_LEN] =
+                key.as_slice().try_into().map_err(internal)?;
+            let der = card_os::crypto::curve25519_public_key_der(
+                key,
+                subject.algorithm == KeyAlgorithm::Ed25519,
+            );
+            spki::SubjectPublicKeyInfoOwned::from_der(&der).map_err(internal)?
+        }
         (PublicKey::Rsa { modulus, exponent }, _) => {
             let der = card_os::crypto::rsa_public_key_der(modulus, exponent)?;
             spki::SubjectPublicKeyInfoOwned::from_der(&der).map_err(internal)?
