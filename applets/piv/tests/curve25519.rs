@@ -218,29 +218,13 @@ fn a_curve25519_key_survives_the_card_image_and_a_move() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("card.img");
     let public = {
-        let install = card_os::Installation {
-            aid: piv_applet::aid(),
-            params: Vec::new(),
-            default_selected: false,
-        };
-        let mut card = card_os::Card::create(
-            config(11),
-            &registry(),
-            &[install],
-            card_os::Storage::File {
-                path: &path,
-                durability: card_os::Durability::Relaxed,
-            },
-        )
-        .unwrap();
-        assert_eq!(tx(&mut card, SELECT_5), SELECT_ANSWER);
+        let mut card = file_card(&path, 11);
         default_auth(&mut card);
         let public = generate(&mut card, slot(0x90), KeyAlgorithm::Ed25519);
         assert_eq!(tx(&mut card, "00 F6 91 90"), "9000");
         public
     };
-    let mut card = card_os::Card::open(&path, &registry(), card_os::Durability::Relaxed).unwrap();
-    assert_eq!(tx(&mut card, SELECT_5), SELECT_ANSWER);
+    let mut card = reopen(&path);
     assert_eq!(tx(&mut card, "00 F7 00 90"), "6A88");
     verify_pin(&mut card);
     let signature = sign(&mut card, slot(0x91), b"after a restart").expect("signed");

@@ -369,31 +369,14 @@ fn an_rsa_key_survives_the_card_image_and_moves_between_slots() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("card.img");
     let public = {
-        let registry = registry();
-        let install = card_os::Installation {
-            aid: piv_applet::aid(),
-            params: Vec::new(),
-            default_selected: false,
-        };
-        let mut card = card_os::Card::create(
-            config(9),
-            &registry,
-            &[install],
-            card_os::Storage::File {
-                path: &path,
-                durability: card_os::Durability::Relaxed,
-            },
-        )
-        .unwrap();
-        assert_eq!(tx(&mut card, SELECT_5), SELECT_ANSWER);
+        let mut card = file_card(&path, 9);
         default_auth(&mut card);
         let public = generate_rsa(&mut card, slot(0x86), KeyAlgorithm::Rsa1024);
         // MOVE KEY 86 → 87, then the key answers from 87 only.
         assert_eq!(tx(&mut card, "00 F6 87 86"), "9000");
         public
     };
-    let mut card = card_os::Card::open(&path, &registry(), card_os::Durability::Relaxed).unwrap();
-    assert_eq!(tx(&mut card, SELECT_5), SELECT_ANSWER);
+    let mut card = reopen(&path);
     assert_eq!(tx(&mut card, "00 F7 00 86"), "6A88");
     let hash = [0x44; 32];
     let block = signature_block(&hash, 128);

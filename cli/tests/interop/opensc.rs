@@ -163,33 +163,7 @@ fn opensc_and_nss_matrix() {
         &sig,
     ])
     .ok();
-    let certpub = rig.file("certpub.pem");
-    rig.openssl(&["x509", "-in", &cert, "-pubkey", "-noout", "-out", &certpub])
-        .ok();
-    rig.openssl(&[
-        "dgst",
-        "-sha256",
-        "-verify",
-        &certpub,
-        "-signature",
-        &sig,
-        &msg,
-    ])
-    .ok()
-    .has("Verified OK");
-    let other = rig.file("other");
-    std::fs::write(&other, "a different message\n").expect("write other");
-    rig.openssl(&[
-        "dgst",
-        "-sha256",
-        "-verify",
-        &certpub,
-        "-signature",
-        &sig,
-        &other,
-    ])
-    .fails()
-    .has("Verification failure");
+    rig.assert_sha256_signature(&rig.cert_public_key(&cert), &sig, &msg);
 
     step("9C: always-authenticate signing through PKCS#11");
     let pub9c = rig.file("9c.pub");
@@ -481,43 +455,11 @@ fn opensc_piv_ci_flow_with_rsa_and_p256() {
     ])
     .ok();
     assert_eq!(std::fs::metadata(&sig).expect("signature").len(), 256);
-    let certpub = rig.file("9a.certpub.pem");
-    let cert9a = rig.file("ci-9a.crt");
-    rig.openssl(&[
-        "x509", "-in", &cert9a, "-pubkey", "-noout", "-out", &certpub,
-    ])
-    .ok();
-    rig.openssl(&[
-        "dgst",
-        "-sha256",
-        "-verify",
-        &certpub,
-        "-signature",
-        &sig,
-        &msg,
-    ])
-    .ok()
-    .has("Verified OK");
-    let other = rig.file("other");
-    std::fs::write(&other, "a different message\n").expect("write other");
-    rig.openssl(&[
-        "dgst",
-        "-sha256",
-        "-verify",
-        &certpub,
-        "-signature",
-        &sig,
-        &other,
-    ])
-    .fails()
-    .has("Verification failure");
+    rig.assert_sha256_signature(&rig.cert_public_key(&rig.file("ci-9a.crt")), &sig, &msg);
 
     step("openssl encrypts to 9E's certificate, pkcs11-tool decrypts on the card");
     let (plain, enc, dec) = (rig.file("plain"), rig.file("enc"), rig.file("dec"));
-    let pub9e = rig.file("9e.certpub.pem");
-    let cert9e = rig.file("ci-9e.crt");
-    rig.openssl(&["x509", "-in", &cert9e, "-pubkey", "-noout", "-out", &pub9e])
-        .ok();
+    let pub9e = rig.cert_public_key(&rig.file("ci-9e.crt"));
     std::fs::write(&plain, "a session key, say").expect("write plain");
     rig.openssl(&[
         "pkeyutl", "-encrypt", "-pubin", "-inkey", &pub9e, "-in", &plain, "-out", &enc,

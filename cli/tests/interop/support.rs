@@ -236,6 +236,57 @@ impl Rig {
         }
     }
 
+    /// `yubico-piv-tool -a verify-pin -P <PIN> args…`: an action that needs the PIN verified first.
+    pub fn ykpiv_after_pin(&self, args: &[&str]) -> Run {
+        let mut all = vec!["-a", "verify-pin", "-P", PIN];
+        all.extend_from_slice(args);
+        self.ykpiv(&all)
+    }
+
+    /// A key pair made by `openssl genpkey <genpkey_args>` in `<name>.key`, its public key in
+    /// `<name>.pub`; returns both paths.
+    pub fn openssl_key(&self, name: &str, genpkey_args: &[&str]) -> (String, String) {
+        let (key, public) = (
+            self.file(&format!("{name}.key")),
+            self.file(&format!("{name}.pub")),
+        );
+        let mut args = vec!["genpkey"];
+        args.extend_from_slice(genpkey_args);
+        args.extend_from_slice(&["-out", &key]);
+        self.openssl(&args).ok();
+        self.openssl(&["pkey", "-in", &key, "-pubout", "-out", &public])
+            .ok();
+        (key, public)
+    }
+
+    /// The public key of a PEM certificate, written to `<cert>.pub.pem`; returns that path.
+    pub fn cert_public_key(&self, cert: &str) -> String {
+        let pem = format!("{cert}.pub.pem");
+        self.openssl(&["x509", "-in", cert, "-pubkey", "-noout", "-out", &pem])
+            .ok();
+        pem
+    }
+
+    /// Asserts that `sig` is a SHA-256 signature of the file `msg` by `public_pem` (`openssl dgst
+    /// -verify`), and that it is not one of another message.
+    pub fn assert_sha256_signature(&self, public_pem: &str, sig: &str, msg: &str) {
+        let verify = |data: &str| {
+            self.openssl(&[
+                "dgst",
+                "-sha256",
+                "-verify",
+                public_pem,
+                "-signature",
+                sig,
+                data,
+            ])
+        };
+        verify(msg).ok().has("Verified OK");
+        let other = format!("{msg}.other");
+        fs::write(&other, "a different message\n").expect("write other");
+        verify(&other).fails().has("Verification failure");
+    }
+
     /// The DER SubjectPublicKeyInfo of a PEM public key, whatever its algorithm: 91 bytes for P-256,
     /// 120 for P-384, 294 for RSA-2048.
     pub fn spki(&self, pem: &str) -> Vec<u8> {
@@ -249,10 +300,7 @@ impl Rig {
 
     /// [`Rig::spki`] of a PEM certificate's public key.
     pub fn cert_spki(&self, cert: &str) -> Vec<u8> {
-        let pem = format!("{cert}.pub.pem");
-        self.openssl(&["x509", "-in", cert, "-pubkey", "-noout", "-out", &pem])
-            .ok();
-        self.spki(&pem)
+        self.spki(&self.cert_public_key(cert))
     }
 
     /// The modulus size in bits of a PEM RSA public key, as openssl reads it ("Public-Key: (2048 bit)").

@@ -145,58 +145,12 @@ fn ykman_matrix() {
     assert_eq!(rig.rsa_bits(&rig.file("9c.pub")), 2048);
 
     step("9e: an RSA 2048 key made by openssl, imported; the card signs a certificate with it");
-    let (key, public) = (rig.file("import.key"), rig.file("import.pub"));
-    rig.openssl(&[
-        "genpkey",
-        "-algorithm",
-        "RSA",
-        "-pkeyopt",
-        "rsa_keygen_bits:2048",
-        "-out",
-        &key,
-    ])
-    .ok();
-    rig.openssl(&["pkey", "-in", &key, "-pubout", "-out", &public])
-        .ok();
-    rig.ykman(&["piv", "keys", "import", "-m", MGM_DEFAULT, "9e", &key])
-        .ok();
-    let key_info = rig.ykman(&["piv", "keys", "info", "9e"]).ok();
-    assert_eq!(
-        key_info.field("Algorithm:"),
-        "RSA2048",
-        "{}",
-        key_info.describe()
-    );
-    assert_eq!(
-        key_info.field("Origin:"),
-        "IMPORTED",
-        "{}",
-        key_info.describe()
-    );
-    rig.ykman(&[
-        "piv",
-        "certificates",
-        "generate",
-        "-m",
-        MGM_DEFAULT,
-        "-P",
-        PIN,
-        "-s",
-        "CN=ykman-9e",
+    import_and_certify(
+        &rig,
         "9e",
-        &public,
-    ])
-    .ok();
-    let cert = rig.file("9e.crt");
-    rig.ykman(&["piv", "certificates", "export", "9e", &cert])
-        .ok();
-    rig.openssl(&["verify", "-CAfile", &cert, &cert])
-        .ok()
-        .has(": OK");
-    assert_eq!(rig.cert_spki(&cert), rig.spki(&public));
-    // YubiKeys attest generated keys only.
-    rig.ykman(&["piv", "keys", "attest", "9e", &rig.file("att9e.pem")])
-        .fails();
+        &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
+        "RSA2048",
+    );
     step("access set-retries 6/5");
     rig.ykman(&[
         "piv",
@@ -290,30 +244,8 @@ fn generate_certify_attest(
         "{}",
         key_info.describe()
     );
-    let subject = format!("CN=ykman-{slot}");
-    rig.ykman(&[
-        "piv",
-        "certificates",
-        "generate",
-        "-m",
-        MGM_DEFAULT,
-        "-P",
-        PIN,
-        "-s",
-        &subject,
-        slot,
-        &public,
-    ])
-    .ok()
-    .has(&format!("Certificate generated in slot {slot_name}."));
-    let cert = rig.file(&format!("{slot}.crt"));
-    rig.ykman(&["piv", "certificates", "export", slot, &cert])
-        .ok();
-    // The card's signature (ECDSA or PKCS#1 v1.5) over the certificate verifies.
-    rig.openssl(&["verify", "-CAfile", &cert, &cert])
-        .ok()
-        .has(": OK");
-    assert_eq!(rig.cert_spki(&cert), spki);
+    self_signed_by_the_card(rig, slot, &public, &format!("CN=ykman-{slot}"))
+        .has(&format!("Certificate generated in slot {slot_name}."));
     let attestation = rig.file(&format!("attestation-{slot}.pem"));
     rig.ykman(&["piv", "keys", "attest", slot, &attestation])
         .ok()
@@ -426,39 +358,67 @@ fn ykman_ed25519_and_x25519() {
         .has("Public Key Algorithm: X25519");
 
     step("9e: an Ed25519 key made by openssl, imported; the card signs a certificate with it");
-    let (key, public) = (rig.file("import.key"), rig.file("import.pub"));
-    rig.openssl(&["genpkey", "-algorithm", "ed25519", "-out", &key])
+    import_and_certify(&rig, "9e", &["-algorithm", "ed25519"], "ED25519");
+}
+
+/// Imports a key made by `openssl genpkey <genpkey_args>` into `slot` with ykman, checks its metadata
+/// (`algorithm`, origin IMPORTED), has the card sign a self-signed certificate with it that openssl
+/// verifies and that carries the imported key, and checks that it is not attested (YubiKeys attest
+/// generated keys only).
+fn import_and_certify(rig: &Rig, slot: &str, genpkey_args: &[&str], algorithm: &str) {
+    let (key, public) = rig.openssl_key(&format!("import-{slot}"), genpkey_args);
+    rig.ykman(&["piv", "keys", "import", "-m", MGM_DEFAULT, slot, &key])
         .ok();
-    rig.openssl(&["pkey", "-in", &key, "-pubout", "-out", &public])
-        .ok();
-    rig.ykman(&["piv", "keys", "import", "-m", MGM_DEFAULT, "9e", &key])
-        .ok();
-    let key_info = rig.ykman(&["piv", "keys", "info", "9e"]).ok();
+    let key_info = rig.ykman(&["piv", "keys", "info", slot]).ok();
+    assert_eq!(
+        key_info.field("Algorithm:"),
+        algorithm,
+        "{}",
+        key_info.describe()
+    );
     assert_eq!(
         key_info.field("Origin:"),
         "IMPORTED",
         "{}",
         key_info.describe()
     );
+    self_signed_by_the_card(rig, slot, &public, &format!("CN=ykman-import-{slot}"));
     rig.ykman(&[
         "piv",
-        "certificates",
-        "generate",
-        "-m",
-        MGM_DEFAULT,
-        "-P",
-        PIN,
-        "-s",
-        "CN=ykman-ed25519-import",
-        "9e",
-        &public,
+        "keys",
+        "attest",
+        slot,
+        &rig.file(&format!("att-import-{slot}.pem")),
     ])
-    .ok();
-    let cert = rig.file("9e.crt");
-    rig.ykman(&["piv", "certificates", "export", "9e", &cert])
+    .fails();
+}
+
+/// `ykman piv certificates generate`: the card signs a self-signed certificate for the key in `slot`
+/// (whose public key is `public`); checks that openssl verifies the card's signature (ECDSA, PKCS#1
+/// v1.5 or Ed25519) and that the certificate carries that key. The certificate is exported to
+/// `<slot>.crt`. Returns ykman's run.
+fn self_signed_by_the_card(rig: &Rig, slot: &str, public: &str, subject: &str) -> Run {
+    let generated = rig
+        .ykman(&[
+            "piv",
+            "certificates",
+            "generate",
+            "-m",
+            MGM_DEFAULT,
+            "-P",
+            PIN,
+            "-s",
+            subject,
+            slot,
+            public,
+        ])
+        .ok();
+    let cert = rig.file(&format!("{slot}.crt"));
+    rig.ykman(&["piv", "certificates", "export", slot, &cert])
         .ok();
     rig.openssl(&["verify", "-CAfile", &cert, &cert])
         .ok()
         .has(": OK");
-    assert_eq!(rig.cert_spki(&cert), rig.spki(&public));
+    assert_eq!(rig.cert_spki(&cert), rig.spki(public));
+    generated
 }

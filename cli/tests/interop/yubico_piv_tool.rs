@@ -100,20 +100,9 @@ fn yubico_piv_tool_matrix() {
     );
 
     step("test-signature 9a");
-    rig.ykpiv(&[
-        "-a",
-        "verify-pin",
-        "-P",
-        PIN,
-        "-a",
-        "test-signature",
-        "-s",
-        "9a",
-        "-i",
-        &cert,
-    ])
-    .ok()
-    .has("Successful ECDSA verification.");
+    rig.ykpiv_after_pin(&["-a", "test-signature", "-s", "9a", "-i", &cert])
+        .ok()
+        .has("Successful ECDSA verification.");
 
     step("attest 9a, verified against the F9 certificate");
     let (att, f9) = (rig.file("att.pem"), rig.file("f9.pem"));
@@ -301,20 +290,9 @@ fn yubico_piv_tool_rsa_and_p384() {
             "{}",
             status.describe()
         );
-        rig.ykpiv(&[
-            "-a",
-            "verify-pin",
-            "-P",
-            PIN,
-            "-a",
-            "test-signature",
-            "-s",
-            slot,
-            "-i",
-            &cert,
-        ])
-        .ok()
-        .has(test);
+        rig.ykpiv_after_pin(&["-a", "test-signature", "-s", slot, "-i", &cert])
+            .ok()
+            .has(test);
         let attestation = rig.file(&format!("att{slot}.pem"));
         rig.ykpiv(&["-a", "attest", "-s", slot, "-o", &attestation])
             .ok();
@@ -327,11 +305,7 @@ fn yubico_piv_tool_rsa_and_p384() {
     assert_eq!(rig.pubkey_point(&rig.file("9c.pub")).len(), 97);
 
     step("test-decipher 9e: the card's RSA decryption");
-    rig.ykpiv(&[
-        "-a",
-        "verify-pin",
-        "-P",
-        PIN,
+    rig.ykpiv_after_pin(&[
         "-a",
         "test-decipher",
         "-s",
@@ -343,39 +317,19 @@ fn yubico_piv_tool_rsa_and_p384() {
     .has("Successfully performed RSA decryption!");
 
     step("import-key 9d: an RSA 2048 key made by openssl, then test-decipher with its certificate");
-    let (key, public) = (rig.file("import.key"), rig.file("import.pub"));
-    rig.openssl(&[
-        "genpkey",
-        "-algorithm",
-        "RSA",
-        "-pkeyopt",
-        "rsa_keygen_bits:2048",
-        "-out",
-        &key,
-    ])
-    .ok();
-    rig.openssl(&["pkey", "-in", &key, "-pubout", "-out", &public])
-        .ok();
+    let (key, public) = rig.openssl_key(
+        "import",
+        &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
+    );
     rig.ykpiv(&["-a", "import-key", "-s", "9d", "-i", &key])
         .ok()
         .has("Successfully imported a new private key.");
     let cert = rig.issue_cert_with(&public, "tessera-9d", "keyUsage=critical,keyEncipherment");
     rig.ykpiv(&["-a", "import-certificate", "-s", "9d", "-i", &cert])
         .ok();
-    rig.ykpiv(&[
-        "-a",
-        "verify-pin",
-        "-P",
-        PIN,
-        "-a",
-        "test-decipher",
-        "-s",
-        "9d",
-        "-i",
-        &cert,
-    ])
-    .ok()
-    .has("Successfully performed RSA decryption!");
+    rig.ykpiv_after_pin(&["-a", "test-decipher", "-s", "9d", "-i", &cert])
+        .ok()
+        .has("Successfully performed RSA decryption!");
     // An imported key is not attested (YubiKey: attestation covers generated keys only).
     rig.ykpiv(&["-a", "attest", "-s", "9d", "-o", &rig.file("att9d.pem")])
         .fails();

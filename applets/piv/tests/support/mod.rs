@@ -34,6 +34,30 @@ pub fn card_with(seed: u64, params: Vec<u8>) -> Card {
     Card::create(config(seed), &registry(), &[inst], Storage::Memory).expect("PIV card")
 }
 
+/// A deterministic default card kept in the image file `path` (relaxed durability), PIV selected.
+pub fn file_card(path: &std::path::Path, seed: u64) -> Card {
+    let inst = Installation {
+        aid: piv_applet::aid(),
+        params: Vec::new(),
+        default_selected: false,
+    };
+    let storage = card_os::Storage::File {
+        path,
+        durability: card_os::Durability::Relaxed,
+    };
+    let mut card = Card::create(config(seed), &registry(), &[inst], storage).expect("PIV card");
+    assert_eq!(tx(&mut card, SELECT_5), SELECT_ANSWER);
+    card
+}
+
+/// The card in the image file `path`, reopened, PIV selected.
+pub fn reopen(path: &std::path::Path) -> Card {
+    let mut card =
+        Card::open(path, &registry(), card_os::Durability::Relaxed).expect("the image reopens");
+    assert_eq!(tx(&mut card, SELECT_5), SELECT_ANSWER);
+    card
+}
+
 /// A deterministic default card with PIV selected (5-byte prefix, as ykpiv does).
 pub fn card() -> Card {
     let mut card = card_with(7, Vec::new());
