@@ -5,13 +5,13 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use card_transport::{PcscReader, Transport};
 use serde_json::Value;
 use testkit::tool::{Run, Tool};
-use testkit::{wait_for, Pcscd};
+use testkit::{wait_for, Pcscd, Terminating};
 
 const TESSERA: &str = env!("CARGO_BIN_EXE_tessera");
 const OPENSC_PKCS11: &str = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so";
@@ -28,33 +28,6 @@ const READ_CLOCK: &[u8] = &[0x80, 0x72, 0x00, 0x00, 0x08];
 const VERIFY_DEMO_PIN: &[u8] = &[0x00, 0x20, 0x00, 0x81, 0x04, 0x31, 0x32, 0x33, 0x34];
 /// 2030-01-01T00:00:00Z.
 const FIXED_TIME: u64 = 1_893_456_000;
-
-/// Stops `tessera serve` with SIGTERM even when the test fails.
-struct Served(Child);
-
-impl Served {
-    fn terminate(&mut self) -> Option<i32> {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        for _ in 0..50 {
-            if let Ok(Some(status)) = self.0.try_wait() {
-                return status.code();
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.0.kill();
-        self.0.wait().ok().and_then(|s| s.code())
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            self.terminate();
-        }
-    }
-}
 
 fn tessera(args: &[&str]) -> Run {
     Tool::new(TESSERA).args(args).run()
@@ -165,7 +138,7 @@ fn new_card(path: &Path, seed: &str) {
 }
 
 struct Rig {
-    served: Served,
+    served: Terminating,
     socket: PathBuf,
     reader: &'static str,
     dir: tempfile::TempDir,
@@ -201,7 +174,7 @@ impl Rig {
             .expect("tessera serve");
         let reader = pcscd.reader_name(0);
         let rig = Self {
-            served: Served(child),
+            served: Terminating::new(child),
             socket,
             reader,
             dir,

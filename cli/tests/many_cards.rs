@@ -5,7 +5,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,7 +15,7 @@ use p256::ecdsa::signature::hazmat::PrehashVerifier;
 use piv_host::{GenerateOptions, ManagementKey, PivSession};
 use piv_types::{KeyAlgorithm, KeySlot};
 use testkit::tool::Tool;
-use testkit::{wait_for, Pcscd, READERS_PER_PCSCD};
+use testkit::{wait_for, Pcscd, Terminating, READERS_PER_PCSCD};
 
 const TESSERA: &str = env!("CARGO_BIN_EXE_tessera");
 const OPENSC_PKCS11: &str = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so";
@@ -23,24 +23,6 @@ const CARDS: usize = 32;
 /// OpenSC's PKCS#11 module offers `max_virtual_slots` (16) slots, `slots_per_card` (4) per reader, so by
 /// default it shows only 4 readers' tokens; one slot per card and room for 16 readers lift that.
 const OPENSC_CONF: &str = "app default {\n  framework pkcs15 {\n  }\n}\napp opensc-pkcs11 {\n  pkcs11 {\n    max_virtual_slots = 64;\n    slots_per_card = 1;\n  }\n}\n";
-
-/// Stops `tessera serve` with SIGTERM even when the test fails.
-struct Served(Child);
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        if !wait_for(
-            || matches!(self.0.try_wait(), Ok(Some(_))),
-            Duration::from_secs(5),
-        ) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
 
 /// A card image with a P-256 key in 9E and its attestation certificate in the 9E certificate object
 /// (OpenSC shows a key only beside a certificate); returns the public point.
@@ -115,7 +97,7 @@ fn thirty_two_served_cards_are_each_listed_and_each_signs_through_pkcs11() {
         })
         .collect();
     let log = fs::File::create(dir.path().join("serve.log")).expect("log");
-    let _served = Served(
+    let _served = Terminating::new(
         Command::new(TESSERA)
             .arg("serve")
             .arg("--vpcd")

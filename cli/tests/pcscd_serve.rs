@@ -1,39 +1,13 @@
 //! `tessera serve` through a real pcscd + vpcd: OpenSC's tools see the card, and it comes back by itself
 //! when pcscd restarts.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use card_transport::PcscReader;
-use testkit::{wait_for, Pcscd};
+use testkit::{wait_for, Pcscd, Terminating};
 
 const TESSERA: &str = env!("CARGO_BIN_EXE_tessera");
-
-/// Stops `tessera serve` with SIGTERM even when the test fails.
-struct Served(Child);
-
-impl Served {
-    fn terminate(&mut self) -> Option<i32> {
-        let pid = self.0.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        for _ in 0..50 {
-            if let Ok(Some(status)) = self.0.try_wait() {
-                return status.code();
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.0.kill();
-        self.0.wait().ok().and_then(|s| s.code())
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            self.terminate();
-        }
-    }
-}
 
 fn opensc_tool(args: &[&str]) -> String {
     testkit::tool::run("opensc-tool", args).out
@@ -52,7 +26,7 @@ fn served_card_is_seen_by_opensc_and_survives_a_pcscd_restart() {
         .expect("card new")
         .success());
 
-    let mut served = Served(
+    let mut served = Terminating::new(
         Command::new(TESSERA)
             .arg("serve")
             .arg("--vpcd")

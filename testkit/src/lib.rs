@@ -7,10 +7,12 @@
 //! - [`tool`]: one runner for external tools (opensc-tool, pkcs11-tool, yubico-piv-tool, ykman,
 //!   certutil…): a timeout, captured output, secrets masked, failures that name the command and show
 //!   what it printed.
+//! - [`Terminating`]: a child process (a `tessera serve`) stopped with SIGTERM when the test ends.
 //! - [`wait_for`]: polling with a deadline.
 
 mod echo_card;
 mod pcscd;
+mod process;
 pub mod tool;
 
 use std::time::{Duration, Instant};
@@ -20,6 +22,7 @@ pub use pcscd::{
     Pcscd, PcscdError, CSOCK_ENV, FIRST_PORT, LOCK_PATH, MAX_SLOTS, READERS_PER_PCSCD, SLOTS,
     SLOTS_PER_ENTRY,
 };
+pub use process::Terminating;
 
 /// Polls `condition` every 10 ms until it holds or `timeout` passes; returns whether
 /// it held.

@@ -5,13 +5,13 @@
 use std::fs::{self, File};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use card_transport::PcscReader;
 use testkit::tool::Tool;
 pub use testkit::tool::{optional, require, Run};
-use testkit::{wait_for, Pcscd};
+use testkit::{wait_for, Pcscd, Terminating};
 
 pub const TESSERA: &str = env!("CARGO_BIN_EXE_tessera");
 pub const OPENSC_PKCS11: &str = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so";
@@ -73,36 +73,10 @@ pub fn step(name: &str) {
     eprintln!("== {name}");
 }
 
-/// Stops `tessera serve` with SIGTERM even when the test fails.
-pub struct Served(Child);
-
-impl Served {
-    pub fn terminate(&mut self) -> Option<i32> {
-        let pid = self.0.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        for _ in 0..50 {
-            if let Ok(Some(status)) = self.0.try_wait() {
-                return status.code();
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.0.kill();
-        self.0.wait().ok().and_then(|s| s.code())
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            self.terminate();
-        }
-    }
-}
-
 /// A private pcscd with one card image served into its first reader. Dropping it stops `tessera serve`,
 /// removes the files, then stops pcscd (field order).
 pub struct Rig {
-    served: Option<Served>,
+    served: Option<Terminating>,
     dir: tempfile::TempDir,
     pub card: PathBuf,
     pub reader: &'static str,
@@ -167,7 +141,7 @@ impl Rig {
             .stderr(log)
             .spawn()
             .expect("tessera serve");
-        self.served = Some(Served(child));
+        self.served = Some(Terminating::new(child));
         assert!(
             wait_for(|| self.present(), Duration::from_secs(15)),
             "card never appeared in {}\nserve log:\n{}\npcscd log:\n{}",
