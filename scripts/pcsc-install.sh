@@ -7,6 +7,7 @@ set -euo pipefail
 packages=(
   pcscd libpcsclite-dev pcsc-tools opensc opensc-pkcs11 vsmartcard-vpcd
   yubico-piv-tool libnss3-tools pkg-config poppler-utils
+  libengine-pkcs11-openssl curl
 )
 
 if ! command -v dpkg-query >/dev/null 2>&1; then

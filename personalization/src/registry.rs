@@ -204,6 +204,8 @@ pub struct NewCard<'a> {
     pub not_before: i64,
     pub not_after: i64,
     pub sealed_second_halves: &'a [u8],
+    /// [`crate::secrets::MasterKey::password_verifier`] of the card's access password.
+    pub password_verifier: &'a [u8],
     pub guid: &'a str,
     pub replaces: Option<&'a str>,
     pub now: i64,
@@ -240,6 +242,8 @@ CREATE TABLE IF NOT EXISTS certificates (
 CREATE TABLE IF NOT EXISTS escrow (
     card_number TEXT PRIMARY KEY REFERENCES cards(card_number), sealed BLOB NOT NULL,
     releases INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS access_passwords (
+    card_number TEXT PRIMARY KEY REFERENCES cards(card_number), verifier BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS workstations (
     name TEXT PRIMARY KEY, entity TEXT NOT NULL REFERENCES entities(code), kind TEXT NOT NULL,
     state TEXT NOT NULL, serial TEXT, requested_at INTEGER NOT NULL, issued_at INTEGER,
@@ -415,6 +419,25 @@ impl Registry {
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
+    /// The card whose certificate is exactly `certificate_der` (the one the bureau issued for it).
+    pub fn card_by_certificate(
+        &self,
+        certificate_der: &[u8],
+    ) -> Result<Option<CardRow>, RegistryError> {
+        let number: Option<Option<String>> = self
+            .conn
+            .query_row(
+                "SELECT card_number FROM certificates WHERE der = ?1",
+                params![certificate_der],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match number.flatten() {
+            Some(number) => self.card(&number),
+            None => Ok(None),
+        }
+    }
+
     pub fn card(&self, card_number: &str) -> Result<Option<CardRow>, RegistryError> {
         let sql = format!("SELECT {} WHERE c.card_number = ?1", Self::CARD_COLUMNS);
         Ok(self
@@ -534,6 +557,19 @@ impl Registry {
             .prepare("SELECT codice_fiscale FROM people ORDER BY census_order")?;
         let rows = statement.query_map([], |r| r.get(0))?;
         Ok(rows.collect::<Result<Vec<String>, _>>()?)
+    }
+
+    /// The access-password verifier of a card (`None` for a card personalized before verifiers were
+    /// kept: its holder logs in with the card only).
+    pub fn password_verifier(&self, card_number: &str) -> Result<Option<Vec<u8>>, RegistryError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT verifier FROM access_passwords WHERE card_number = ?1",
+                params![card_number],
+                |r| r.get(0),
+            )
+            .optional()?)
     }
 
     pub fn sealed_halves(&self, card_number: &str) -> Result<Option<Vec<u8>>, RegistryError> {
@@ -766,6 +802,8 @@ fn insert_card(tx: &Transaction<'_>, card: &NewCard<'_>) -> Result<(), RegistryE
         ])?;
     tx.prepare_cached("INSERT INTO escrow (card_number, sealed) VALUES (?1, ?2)")?
         .execute(params![card.card_number, card.sealed_second_halves])?;
+    tx.prepare_cached("INSERT INTO access_passwords (card_number, verifier) VALUES (?1, ?2)")?
+        .execute(params![card.card_number, card.password_verifier])?;
     append_event(
         tx,
         card.now,

@@ -196,6 +196,32 @@ impl MasterKey {
         key
     }
 
+    /// What the registry keeps of a card's access password so the login lab's fallback login can
+    /// check it: HMAC-SHA256 under a key derived from the master key, bound to the card number. The
+    /// password itself (envelope half + e-mail half) is kept nowhere; a stolen registry without the
+    /// master key cannot be searched for it.
+    pub fn password_verifier(&self, card_number: &str, password: &str) -> [u8; 32] {
+        use hmac::{Mac, SimpleHmac};
+        let mut key = Zeroizing::new([0u8; 32]);
+        self.derive(b"access-password-verifier-v1", key.as_mut());
+        let mut mac = match SimpleHmac::<Sha256>::new_from_slice(key.as_ref()) {
+            Ok(mac) => mac,
+            // HMAC takes keys of any length; this arm is unreachable.
+            Err(_) => return [0; 32],
+        };
+        mac.update(card_number.as_bytes());
+        mac.update(&[0]);
+        mac.update(password.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
+    /// Whether `password` is the card's access password, compared in constant time.
+    pub fn check_password(&self, card_number: &str, password: &str, verifier: &[u8]) -> bool {
+        use subtle::ConstantTimeEq as _;
+        let expected = self.password_verifier(card_number, password);
+        verifier.len() == expected.len() && bool::from(expected.ct_eq(verifier))
+    }
+
     /// The key that seals second halves at rest.
     fn escrow_key(&self) -> Zeroizing<[u8; 32]> {
         let mut key = Zeroizing::new([0u8; 32]);
@@ -341,5 +367,23 @@ mod tests {
             a,
             MasterKey::from_bytes([8; 32]).management_key("058047000001")
         );
+    }
+
+    #[test]
+    fn password_verifiers_accept_only_the_password_of_that_card_under_that_key() {
+        let master = MasterKey::from_bytes([7; 32]);
+        let verifier = master.password_verifier("058047000001", "Ab3dEf7h");
+        assert!(master.check_password("058047000001", "Ab3dEf7h", &verifier));
+        assert!(!master.check_password("058047000001", "Ab3dEf7i", &verifier));
+        assert!(!master.check_password("058047000002", "Ab3dEf7h", &verifier));
+        assert!(!master.check_password("058047000001", "", &verifier));
+        assert!(!master.check_password("058047000001", "Ab3dEf7h", &verifier[..31]));
+        // Card number and password are kept apart: "…1" + "0pw" is not "…10" + "pw".
+        assert_ne!(
+            master.password_verifier("1", "0pw"),
+            master.password_verifier("10", "pw")
+        );
+        let other = MasterKey::from_bytes([8; 32]);
+        assert!(!other.check_password("058047000001", "Ab3dEf7h", &verifier));
     }
 }

@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use rusqlite::params;
+use rusqlite::{params, OptionalExtension as _};
 
 use crate::ca::{StagingCa, WorkstationKind};
 use crate::census::{Census, EntityKind};
@@ -326,6 +326,58 @@ pub fn list(
         })
     })
     .collect()
+}
+
+/// The workstation (or server) whose issued certificate is exactly `certificate_der`, with its
+/// effective state as of `now`; `None` when this batch never issued that certificate.
+pub fn by_certificate(
+    registry: &Registry,
+    certificate_der: &[u8],
+    now: i64,
+) -> Result<Option<WorkstationRow>, RegistryError> {
+    let name: Option<String> = registry
+        .connection()
+        .query_row(
+            "SELECT name FROM workstations WHERE certificate = ?1",
+            params![certificate_der],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(name) = name else {
+        return Ok(None);
+    };
+    Ok(list(registry, None, now)?
+        .into_iter()
+        .find(|row| row.name == name))
+}
+
+/// One issued certificate's PKCS#12 bundle and its installation password, as "download" hands them
+/// to the entity's security officer.
+pub fn bundle(
+    registry: &Registry,
+    master: &MasterKey,
+    name: &str,
+) -> Result<(Vec<u8>, zeroize::Zeroizing<String>), BatchError> {
+    let row: Option<(Option<Vec<u8>>, Option<Vec<u8>>)> = registry
+        .connection()
+        .query_row(
+            "SELECT pkcs12, sealed_password FROM workstations WHERE name = ?1",
+            params![name],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .map_err(RegistryError::from)?;
+    match row {
+        None => Err(BatchError::UnknownWorkstation(name.to_string())),
+        Some((Some(pkcs12), Some(sealed))) => {
+            let password = master.unseal(name, &sealed)?;
+            let password = String::from_utf8(password.to_vec()).map_err(|_| {
+                RegistryError::Corrupt(format!("workstation {name}: password is not text"))
+            })?;
+            Ok((pkcs12, zeroize::Zeroizing::new(password)))
+        }
+        Some(_) => Err(BatchError::WorkstationNotIssued(name.to_string())),
+    }
 }
 
 /// "Download all": a zip with every active certificate of the entity as `<name>.p12` and a

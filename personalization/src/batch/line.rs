@@ -120,6 +120,7 @@ pub(crate) struct MadeCard {
     pub image: Vec<u8>,
     pub envelope: envelope::Rendered,
     pub sealed_second_halves: Vec<u8>,
+    pub password_verifier: [u8; 32],
     pub certificate_der: Vec<u8>,
     /// Relative to the batch directory.
     pub card_file: String,
@@ -144,6 +145,7 @@ impl MadeCard {
             not_before: now,
             not_after: self.not_after,
             sealed_second_halves: &self.sealed_second_halves,
+            password_verifier: &self.password_verifier,
             guid: &self.guid_hex,
             replaces: self.order.replaces.as_deref(),
             now,
@@ -247,6 +249,9 @@ impl Line<'_> {
         let envelope = envelope::render(&content)?;
         let sealed_second_halves =
             secrets::seal_second_halves(self.master, &order.card_number, &halves)?;
+        let password_verifier = self
+            .master
+            .password_verifier(&order.card_number, secrets.password.expose());
         Ok(MadeCard {
             card_file: order.card_file(),
             guid_hex: hex::encode(personalized.guid),
@@ -255,6 +260,7 @@ impl Line<'_> {
             image,
             envelope,
             sealed_second_halves,
+            password_verifier,
             certificate_der: personalized.certificate_der,
             not_after: personalized.not_after,
         })

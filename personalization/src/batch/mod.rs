@@ -100,6 +100,8 @@ pub enum BatchError {
         "entity {0} has no issued workstation certificates (run `bureau workstation issue` first)"
     )]
     NoWorkstationCertificates(String),
+    #[error("workstation certificate {0} is requested but not issued yet (run `bureau workstation issue`)")]
+    WorkstationNotIssued(String),
     #[error("cannot build the archive: {0}")]
     Archive(String),
     /// The test hook [`BatchOptions::crash_after_durable_step`] fired: the batch stopped as if the
@@ -285,7 +287,8 @@ pub fn master_key(batch_dir: &Path, path: Option<&Path>) -> Result<MasterKey, Ba
 }
 
 /// Writes a file readable by its owner only, atomically and durably.
-pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), BatchError> {
+/// Writes a private file (mode 0600, atomically and durably).
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), BatchError> {
     private_file::write_atomic(path, bytes).map_err(io("write", path))
 }
 

@@ -289,6 +289,16 @@ impl StagingCa {
         self.certificate_der.clone()
     }
 
+    /// The CA's subject name, DER-encoded (what a TLS server names in a CertificateRequest so that
+    /// clients offer certificates this CA issued).
+    pub fn subject_der(&self) -> Vec<u8> {
+        self.certificate
+            .tbs_certificate()
+            .subject()
+            .to_der()
+            .unwrap_or_default()
+    }
+
     pub fn certificate_pem(&self) -> String {
         // The certificate was decoded or built successfully, so it re-encodes.
         self.certificate.to_pem(LineEnding::LF).unwrap_or_default()
@@ -483,6 +493,79 @@ impl StagingCa {
             password,
             not_after,
         })
+    }
+}
+
+/// A TLS server identity: its certificate and its P-256 key (PKCS#8 DER).
+pub struct ServerIdentity {
+    pub certificate_der: Vec<u8>,
+    pub key_pkcs8_der: zeroize::Zeroizing<Vec<u8>>,
+}
+
+impl std::fmt::Debug for ServerIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerIdentity")
+            .field("certificate", &self.certificate_der.len())
+            .field("key", &"<redacted>")
+            .finish()
+    }
+}
+
+impl StagingCa {
+    /// The login lab's HTTPS certificate: subject CN=`names[0]`, O=tessera staging bureau, C=IT;
+    /// subjectAltName with every DNS name and address given; EKU serverAuth; for a P-256 key
+    /// generated here. Browsers that trust `ca.crt` then accept the lab without an exception.
+    pub fn issue_tls_server(
+        &self,
+        names: &[String],
+        addresses: &[std::net::IpAddr],
+        serial: [u8; 16],
+        not_before: SystemTime,
+    ) -> Result<ServerIdentity, CaError> {
+        let Some(common_name) = names.first() else {
+            return Err(CaError::InvalidName(
+                "a server certificate needs at least one DNS name".into(),
+            ));
+        };
+        let secret = p256::SecretKey::try_generate().map_err(|_| CaError::Random)?;
+        let subject = x509::name(&[
+            Attr {
+                oid: x509::OID_COUNTRY,
+                value: COUNTRY,
+            },
+            Attr {
+                oid: x509::OID_ORGANIZATION,
+                value: CA_ORGANIZATION,
+            },
+            Attr {
+                oid: x509::OID_COMMON_NAME,
+                value: common_name,
+            },
+        ])?;
+        let mut extensions = Extensions::default();
+        extensions.basic_constraints(false, None)?;
+        extensions.key_usage(KeyUsage(KeyUsages::DigitalSignature.into()))?;
+        extensions.extended_key_usage(vec![x509::OID_KP_SERVER_AUTH])?;
+        extensions.subject_alt_names(names, addresses)?;
+        let spki = x509::spki_of(&secret.public_key())?;
+        let (certificate_der, _) = self.issue(subject, spki, serial, not_before, extensions)?;
+        let key = secret
+            .to_pkcs8_der()
+            .map_err(|e| CaError::Pkcs12(format!("PKCS#8: {e}")))?;
+        Ok(ServerIdentity {
+            certificate_der,
+            key_pkcs8_der: zeroize::Zeroizing::new(key.as_bytes().to_vec()),
+        })
+    }
+
+    /// Whether `certificate_der` was issued by this CA: its issuer is this CA's subject and its
+    /// signature verifies under this CA's key. Validity dates and revocation are the caller's.
+    pub fn issued(&self, certificate_der: &[u8]) -> bool {
+        x509::signed_by(
+            certificate_der,
+            self.certificate.tbs_certificate().subject(),
+            self.key.verifying_key(),
+        )
     }
 }
 

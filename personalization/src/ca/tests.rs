@@ -538,3 +538,77 @@ fn openssl_cross_check() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn lab_server_certificate_names_localhost_and_its_addresses() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = StagingCa::init(dir.path(), march_2025()).unwrap();
+    let loopback: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+    let identity = ca
+        .issue_tls_server(
+            &["localhost".into()],
+            &[loopback],
+            random_serial(),
+            march_2025(),
+        )
+        .unwrap();
+    let cert = Certificate::from_der(&identity.certificate_der).unwrap();
+    verify_under(&ca, &cert);
+    assert_eq!(text(&cert, x509::OID_COMMON_NAME), "localhost");
+    let (_, san) = cert
+        .tbs_certificate()
+        .get_extension::<x509_cert::ext::pkix::SubjectAltName>()
+        .unwrap()
+        .expect("subjectAltName");
+    assert!(san
+        .0
+        .iter()
+        .any(|n| matches!(n, GeneralName::DnsName(d) if d.as_str() == "localhost")));
+    assert!(san
+        .0
+        .iter()
+        .any(|n| matches!(n, GeneralName::IpAddress(ip) if ip.as_bytes() == [127, 0, 0, 1])));
+    // The key is the certificate's.
+    let key = p256::SecretKey::from_pkcs8_der(&identity.key_pkcs8_der).unwrap();
+    let spki = cert.tbs_certificate().subject_public_key_info();
+    assert_eq!(
+        spki.subject_public_key.raw_bytes(),
+        &key.public_key().to_sec1_bytes()[..]
+    );
+    assert!(identity.certificate_der.len() > 200);
+    assert!(!format!("{identity:?}").contains(&hex::encode(&identity.key_pkcs8_der[..])));
+    assert!(ca
+        .issue_tls_server(&[], &[loopback], random_serial(), march_2025())
+        .is_err());
+}
+
+#[test]
+fn issued_tells_our_certificates_from_anyone_elses() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = StagingCa::init(&dir.path().join("a"), march_2025()).unwrap();
+    let other = StagingCa::init(&dir.path().join("b"), march_2025()).unwrap();
+    let ours = ca
+        .issue_workstation(
+            "058091-PC-0001",
+            WorkstationKind::Workstation,
+            random_serial(),
+            march_2025(),
+        )
+        .unwrap();
+    let theirs = other
+        .issue_workstation(
+            "058091-PC-0001",
+            WorkstationKind::Workstation,
+            random_serial(),
+            march_2025(),
+        )
+        .unwrap();
+    assert!(ca.issued(&ours.certificate_der));
+    assert!(!ca.issued(&theirs.certificate_der), "same names, other key");
+    let mut tampered = ours.certificate_der.clone();
+    let middle = tampered.len() / 2;
+    tampered[middle] ^= 0x01;
+    assert!(!ca.issued(&tampered));
+    assert!(!ca.issued(b""));
+    assert!(!ca.issued(&[0x30, 0x03, 0x02, 0x01, 0x00]));
+}

@@ -150,10 +150,28 @@ impl Extensions {
     }
 
     pub fn dns_names(&mut self, names: &[String]) -> Result<(), CaError> {
-        let mut general = Vec::with_capacity(names.len());
+        self.subject_alt_names(names, &[])
+    }
+
+    /// subjectAltName with DNS names and IP addresses (a TLS server reached as `localhost` and
+    /// `127.0.0.1` needs both: browsers match an address only against an iPAddress entry).
+    pub fn subject_alt_names(
+        &mut self,
+        names: &[String],
+        addresses: &[std::net::IpAddr],
+    ) -> Result<(), CaError> {
+        let mut general = Vec::with_capacity(names.len() + addresses.len());
         for dns in names {
             let ia5 = Ia5String::new(dns).map_err(|e| build_error("SAN", e))?;
             general.push(GeneralName::DnsName(ia5));
+        }
+        for address in addresses {
+            let octets = match address {
+                std::net::IpAddr::V4(v4) => v4.octets().to_vec(),
+                std::net::IpAddr::V6(v6) => v6.octets().to_vec(),
+            };
+            let octets = OctetString::new(octets).map_err(|e| build_error("SAN", e))?;
+            general.push(GeneralName::IpAddress(octets));
         }
         self.push(false, &SubjectAltName(general))
     }
@@ -189,4 +207,31 @@ pub fn serial_number(serial: [u8; 16]) -> Result<SerialNumber, CaError> {
         return Err(CaError::InvalidSerial(hex::encode(serial)));
     }
     SerialNumber::new(&serial).map_err(|e| build_error("serial", e))
+}
+
+/// ecdsa-with-SHA256, the one signature algorithm this CA uses.
+const OID_ECDSA_WITH_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
+
+/// Whether `certificate_der` names `issuer` as its issuer and carries an ECDSA-SHA256 signature
+/// by `key` over its to-be-signed part. Anything that does not decode is simply not signed by us.
+pub fn signed_by(certificate_der: &[u8], issuer: &Name, key: &p256::ecdsa::VerifyingKey) -> bool {
+    use p256::ecdsa::signature::Verifier as _;
+    let Ok(certificate) = Certificate::from_der(certificate_der) else {
+        return false;
+    };
+    if certificate.tbs_certificate().issuer() != issuer
+        || certificate.signature_algorithm().oid != OID_ECDSA_WITH_SHA256
+    {
+        return false;
+    }
+    let Ok(tbs) = certificate.tbs_certificate().to_der() else {
+        return false;
+    };
+    let Some(signature) = certificate.signature().as_bytes() else {
+        return false;
+    };
+    let Ok(signature) = p256::ecdsa::DerSignature::from_bytes(signature) else {
+        return false;
+    };
+    key.verify(&tbs, &signature).is_ok()
 }
