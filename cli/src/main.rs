@@ -46,6 +46,11 @@ enum Command {
     /// The staging personalization bureau: census, personalization, delivery, registration.
     #[command(subcommand)]
     Bureau(commands::bureau::BureauCommand),
+    /// The login lab: the web application operators log into with their card from a certified workstation.
+    #[command(subcommand)]
+    Lab(commands::lab::LabCommand),
+    /// The whole staging world, then a login with a card: CA, census, cards, delivery, workstation, lab.
+    Demo(commands::demo::DemoArgs),
 }
 
 fn main() -> ExitCode {
@@ -66,6 +71,8 @@ fn main() -> ExitCode {
         Command::Conform(args) => commands::conform::run(args),
         Command::Ca(command) => commands::bureau::run_ca(command),
         Command::Bureau(command) => commands::bureau::run(command),
+        Command::Lab(command) => commands::lab::run(command),
+        Command::Demo(args) => commands::demo::run(args),
     };
     match result {
         Ok(code) => code,

@@ -41,10 +41,10 @@ pub fn run_ca(command: CaCommand) -> anyhow::Result<ExitCode> {
 pub struct BatchArg {
     /// The batch directory made by `bureau personalize`.
     #[arg(long)]
-    batch: PathBuf,
+    pub batch: PathBuf,
     /// The bureau master key file (default: BATCH_DIR/secrets/master.key).
     #[arg(long)]
-    master_key: Option<PathBuf>,
+    pub master_key: Option<PathBuf>,
     /// SMTP settings (TOML: host, port, from, tls = "starttls"|"tls"|"none", username, password);
     /// default: BATCH_DIR/smtp.toml if present, else e-mails go to BATCH_DIR/outbox/*.eml.
     #[arg(long)]
@@ -196,7 +196,7 @@ struct SmtpFile {
     password: Option<String>,
 }
 
-fn smtp_config(arg: &BatchArg) -> anyhow::Result<Option<SmtpConfig>> {
+pub fn smtp_config(arg: &BatchArg) -> anyhow::Result<Option<SmtpConfig>> {
     let default = arg.batch.join("smtp.toml");
     let path = match &arg.smtp {
         Some(path) => path.clone(),

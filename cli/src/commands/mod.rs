@@ -3,6 +3,8 @@ pub mod bureau;
 pub mod card;
 pub mod conform;
 pub mod ctl;
+pub mod demo;
+pub mod lab;
 pub mod readers;
 pub mod replay;
 pub mod serve;
