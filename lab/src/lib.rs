@@ -7,6 +7,8 @@
 //! - [`client`]: an HTTPS client whose private key is a card (every TLS signature a card command
 //!   over any `Transport`), or a workstation's PKCS#12 — the in-process login of `tessera demo` and
 //!   of the tests;
+//! - [`staging`]: a staged world to log into (CA, census personalized, a parcel delivered, a
+//!   workstation issued) — the start of `tessera demo`, the tests and the bench;
 //! - [`holder`]: the envelope half and the e-mail half joined, as the holder does;
 //! - [`http`] and [`pages`]: the little HTTP/1.1 and HTML the lab needs.
 //!
@@ -18,5 +20,6 @@ pub mod holder;
 pub mod http;
 pub mod pages;
 pub mod server;
+pub mod staging;
 
 pub use server::{Lab, LabConfig, LabError};

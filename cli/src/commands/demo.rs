@@ -19,18 +19,15 @@ use login_lab::client::{Identity, LabClient, Reply};
 use login_lab::{Lab, LabConfig};
 use personalization::batch::{self, BatchOptions};
 use personalization::ca::StagingCa;
-use personalization::issuer::Issuer;
-use personalization::lifecycle::{Batch, Mailer};
+use personalization::lifecycle::Batch;
 use personalization::workstation;
 
 use crate::cards;
 
 /// The sample census: the seeds' Prefettura di Roma, Frascati and Genzano di Roma.
 const SAMPLE_CENSUS: &str = include_str!("../../../examples/census.csv");
-/// The entity the demo logs into, its mayor and one of its ALS (from the sample census).
-const ENTITY: &str = "058040";
-const MAYOR: &str = "FRRLSN71E09D773A";
-const ALS: &str = "RCCCHR84B67H501N";
+// The entity the demo logs into, its mayor and one of its ALS (from the sample census).
+use login_lab::staging::{self, SAMPLE_ALS as ALS, SAMPLE_ENTITY as ENTITY, SAMPLE_MAYOR as MAYOR};
 
 #[derive(Args)]
 pub struct DemoArgs {
@@ -118,44 +115,28 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let census = dir.join("census.csv");
     println!("tessera demo in {}", dir.display());
 
-    StagingCa::init(&ca_dir, SystemTime::now())?;
-    step(&format!("staging CA made in {}", ca_dir.display()));
     std::fs::write(&census, SAMPLE_CENSUS).context("cannot write the sample census")?;
-    let summary = batch::personalize(
+    let staged = staging::stage(
         &census,
         &ca_dir,
         &batch_dir,
         &BatchOptions::default(),
-        &mut |_, _, _| {},
+        ENTITY,
+        MAYOR,
     )?;
+    step(&format!("staging CA made in {}", ca_dir.display()));
     step(&format!(
         "sample census personalized: {} CNS cards (RSA-2048 keys generated on the cards) in {}",
-        summary.personalized,
+        staged.personalized,
         batch_dir.display()
     ));
-    let mut lifecycle = Batch::open(&batch_dir, None, SystemTime::now())?;
-    let mailer = Mailer::for_batch(&batch_dir, None);
-    let (delivered, _) = lifecycle.deliver(ENTITY, MAYOR, &mailer)?;
     step(&format!(
         "{} cards of {ENTITY} delivered to the mayor; the mayor's card is active and its second halves are in {}",
-        delivered.len(),
+        staged.delivered.len(),
         batch_dir.join("outbox").display()
     ));
-    let now = personalization::lifecycle::unix(SystemTime::now());
-    let name = match workstation::list(&lifecycle.registry, Some(ENTITY), now)?
-        .into_iter()
-        .find(|w| w.kind == "workstation")
-    {
-        Some(row) => row.name,
-        None => workstation::request(&mut lifecycle.registry, ENTITY, false, now)?,
-    };
-    workstation::issue_requested(
-        &mut lifecycle.registry,
-        &StagingCa::open(&ca_dir)?,
-        &mut Issuer::open(&ca_dir)?,
-        &lifecycle.master,
-        SystemTime::now(),
-    )?;
+    let name = staged.workstation;
+    let lifecycle = Batch::open(&batch_dir, None, SystemTime::now())?;
     let (pkcs12, password) = workstation::bundle(&lifecycle.registry, &lifecycle.master, &name)?;
     let p12_path = dir.join(format!("{name}.p12"));
     batch::write_private(&p12_path, &pkcs12)?;

@@ -11,14 +11,11 @@ use login_lab::client::{Identity, LabClient, Reply};
 use login_lab::{Lab, LabConfig};
 use personalization::batch::{self, BatchOptions, CardProfile};
 use personalization::ca::StagingCa;
-use personalization::issuer::Issuer;
-use personalization::lifecycle::{Batch, Mailer};
 use personalization::registry::Registry;
 use personalization::workstation;
 
-pub const ENTITY: &str = "058040";
-pub const MAYOR: &str = "FRRLSN71E09D773A";
-pub const ALS: &str = "RCCCHR84B67H501N";
+#[allow(unused_imports)]
+pub use login_lab::staging::{SAMPLE_ALS as ALS, SAMPLE_ENTITY as ENTITY, SAMPLE_MAYOR as MAYOR};
 pub const OPERATOR: &str = "GLLFNC90T45D773N";
 
 pub struct World {
@@ -65,43 +62,24 @@ pub fn census() -> PathBuf {
 /// active) and one workstation certificate of Frascati issued.
 pub fn world(profile: CardProfile) -> World {
     let dir = tempfile::tempdir().expect("tempdir");
-    let ca = dir.path().join("ca");
-    let batch_dir = dir.path().join("batch");
-    StagingCa::init(&ca, SystemTime::now()).expect("ca");
     let options = BatchOptions {
         profile,
         ..BatchOptions::default()
     };
-    batch::personalize(&census(), &ca, &batch_dir, &options, &mut |_, _, _| {})
-        .expect("personalize");
-    let mut lifecycle = Batch::open(&batch_dir, None, SystemTime::now()).expect("batch");
-    lifecycle
-        .deliver(ENTITY, MAYOR, &Mailer::for_batch(&batch_dir, None))
-        .expect("deliver");
-    let now = personalization::lifecycle::unix(SystemTime::now());
-    let name = match workstation::list(&lifecycle.registry, Some(ENTITY), now)
-        .expect("list")
-        .into_iter()
-        .find(|w| w.kind == "workstation")
-    {
-        Some(row) => row.name,
-        None => workstation::request(&mut lifecycle.registry, ENTITY, false, now).expect("request"),
-    };
-    let ca_handle = StagingCa::open(&ca).expect("ca");
-    let mut issuer = Issuer::open(&ca).expect("issuer");
-    workstation::issue_requested(
-        &mut lifecycle.registry,
-        &ca_handle,
-        &mut issuer,
-        &lifecycle.master,
-        SystemTime::now(),
+    let staged = login_lab::staging::stage(
+        &census(),
+        &dir.path().join("ca"),
+        &dir.path().join("batch"),
+        &options,
+        ENTITY,
+        MAYOR,
     )
-    .expect("issue");
+    .expect("the staged world");
     World {
+        batch: staged.batch_dir,
+        ca: staged.ca_dir,
+        workstation: staged.workstation,
         dir,
-        batch: batch_dir,
-        ca,
-        workstation: name,
     }
 }
 
