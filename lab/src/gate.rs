@@ -5,7 +5,7 @@
 use std::time::SystemTime;
 
 use der::Decode as _;
-use personalization::ca::StagingCa;
+use personalization::ca::{Issuing, StagingCa};
 use personalization::census::Profile;
 use personalization::registry::{CardRow, CardState, Registry, RegistryError};
 use personalization::workstation::{self, WorkstationState};
@@ -19,6 +19,11 @@ pub enum Refusal {
     NoWorkstationCertificate,
     #[error("the {0} certificate offered was not issued by this lab's staging CA")]
     NotFromStagingCa(&'static str),
+    #[error("the certificate offered is a {offered} certificate where a {wanted} certificate is wanted: let the browser choose the {wanted} certificate for this address")]
+    WrongKindOfCertificate {
+        offered: &'static str,
+        wanted: &'static str,
+    },
     #[error("the {0} certificate offered is outside its validity period")]
     CertificateNotValidNow(&'static str),
     #[error("workstation certificate {0:?} is not one this batch issued")]
@@ -69,6 +74,7 @@ impl Refusal {
         match self {
             Refusal::NoWorkstationCertificate => "no-workstation-certificate",
             Refusal::NotFromStagingCa(_) => "not-from-staging-ca",
+            Refusal::WrongKindOfCertificate { .. } => "wrong-kind-of-certificate",
             Refusal::CertificateNotValidNow(_) => "certificate-not-valid-now",
             Refusal::UnknownWorkstation(_) => "unknown-workstation",
             Refusal::WorkstationBlocked(_) => "workstation-blocked",
@@ -155,16 +161,41 @@ fn unix(now: SystemTime) -> i64 {
 fn from_our_ca(
     ca: &StagingCa,
     certificate_der: &[u8],
+    issuing: Issuing,
     kind: &'static str,
     now: SystemTime,
 ) -> Result<(), Refusal> {
-    if !ca.issued(certificate_der) {
+    if !ca.issued(issuing, certificate_der) {
         return Err(Refusal::NotFromStagingCa(kind));
     }
     let now = unix(now);
     match validity(certificate_der) {
         Some((from, until)) if from <= now && now < until => Ok(()),
         _ => Err(Refusal::CertificateNotValidNow(kind)),
+    }
+}
+
+fn kind_name(kind: Issuing) -> &'static str {
+    match kind {
+        Issuing::Cards => "card",
+        Issuing::Hosts => "workstation",
+    }
+}
+
+/// Why a certificate that is not a `wanted` one of ours is refused: ours of the other kind (the
+/// browser chose the wrong certificate), or not ours at all.
+fn refuse_kind(ca: &StagingCa, der: &[u8], wanted: Issuing) -> Refusal {
+    let other = match wanted {
+        Issuing::Cards => Issuing::Hosts,
+        Issuing::Hosts => Issuing::Cards,
+    };
+    if ca.issued(other, der) {
+        Refusal::WrongKindOfCertificate {
+            offered: kind_name(other),
+            wanted: kind_name(wanted),
+        }
+    } else {
+        Refusal::NotFromStagingCa(kind_name(wanted))
     }
 }
 
@@ -177,8 +208,8 @@ pub fn workstation(
     now: SystemTime,
 ) -> Result<Workstation, Denied> {
     let der = certificate_der.ok_or(Refusal::NoWorkstationCertificate)?;
-    if !ca.issued(der) {
-        return Err(Refusal::NotFromStagingCa("workstation").into());
+    if !ca.issued(Issuing::Hosts, der) {
+        return Err(refuse_kind(ca, der, Issuing::Hosts).into());
     }
     let row = workstation::by_certificate(registry, der, unix(now))?
         .ok_or_else(|| Refusal::UnknownWorkstation(common_name(der).unwrap_or_default()))?;
@@ -188,7 +219,9 @@ pub fn workstation(
         WorkstationState::Expired => return Err(Refusal::WorkstationExpired(row.name).into()),
         WorkstationState::Requested => return Err(Refusal::WorkstationNotIssued(row.name).into()),
     }
-    if let Err(Refusal::CertificateNotValidNow(_)) = from_our_ca(ca, der, "workstation", now) {
+    if let Err(Refusal::CertificateNotValidNow(_)) =
+        from_our_ca(ca, der, Issuing::Hosts, "workstation", now)
+    {
         return Err(Refusal::WorkstationExpired(row.name).into());
     }
     Ok(Workstation {
@@ -206,14 +239,14 @@ pub fn card(
     now: SystemTime,
 ) -> Result<Operator, Denied> {
     let der = certificate_der.ok_or(Refusal::NoCardCertificate)?;
-    if !ca.issued(der) {
-        return Err(Refusal::NotFromStagingCa("card").into());
+    if !ca.issued(Issuing::Cards, der) {
+        return Err(refuse_kind(ca, der, Issuing::Cards).into());
     }
     let card = registry
         .card_by_certificate(der)?
         .ok_or(Refusal::UnknownCard)?;
     check_card_state(&card, now)?;
-    if from_our_ca(ca, der, "card", now).is_err() {
+    if from_our_ca(ca, der, Issuing::Cards, "card", now).is_err() {
         return Err(Refusal::CardExpired(card.card_number).into());
     }
     operator(registry, &card, at)

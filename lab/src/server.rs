@@ -25,7 +25,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
 use personalization::batch::{self, BatchOptions};
-use personalization::ca::StagingCa;
+use personalization::ca::{Issuing, StagingCa};
 use personalization::issuer::Issuer;
 use personalization::lifecycle::{Batch, Mailer};
 use personalization::mail::SmtpConfig;
@@ -254,12 +254,15 @@ fn server_names(listen: &[SocketAddr]) -> (Vec<String>, Vec<IpAddr>) {
     (vec!["localhost".to_string()], addresses)
 }
 
-fn tls_config(
+/// The TLS configuration of each door: one server certificate, and a CertificateRequest naming the
+/// issuing CA of the certificate that door wants (hosts-ca for the workstation door, cards-ca for the
+/// card door), so a browser choosing automatically offers the right one on each.
+fn tls_configs(
     ca: &StagingCa,
     ca_dir: &Path,
     listen: &[SocketAddr],
     now: SystemTime,
-) -> Result<Arc<ServerConfig>, LabError> {
+) -> Result<[Arc<ServerConfig>; 2], LabError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     // A fresh server certificate per start, its serial from the CA's issuance index: browsers trust
     // the CA, so nothing about the server key needs to outlive the process (and no key file exists).
@@ -269,16 +272,21 @@ fn tls_config(
     )?;
     let (names, addresses) = server_names(listen);
     let identity = ca.issue_tls_server(&names, &addresses, serial, now)?;
-    let verifier = Arc::new(PossessionOnly {
-        hints: vec![DistinguishedName::from(ca.subject_der())],
-        algorithms: provider.signature_verification_algorithms,
-    });
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(identity.key_pkcs8_der.to_vec()));
-    let config = ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(vec![CertificateDer::from(identity.certificate_der)], key)?;
-    Ok(Arc::new(config))
+    let mut chain = vec![CertificateDer::from(identity.certificate_der.clone())];
+    chain.extend(identity.chain_der.iter().cloned().map(CertificateDer::from));
+    let config = |wanted: Issuing| -> Result<Arc<ServerConfig>, LabError> {
+        let verifier = Arc::new(PossessionOnly {
+            hints: vec![DistinguishedName::from(ca.issuing_subject_der(wanted))],
+            algorithms: provider.signature_verification_algorithms,
+        });
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(identity.key_pkcs8_der.to_vec()));
+        let config = ServerConfig::builder_with_provider(Arc::clone(&provider))
+            .with_safe_default_protocol_versions()?
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(chain.clone(), key)?;
+        Ok(Arc::new(config))
+    };
+    Ok([config(Issuing::Hosts)?, config(Issuing::Cards)?])
 }
 
 fn bind(addr: SocketAddr) -> Result<TcpListener, LabError> {
@@ -312,7 +320,7 @@ impl Lab {
             })?;
         // The server certificate follows the real clock even when the lab's is fixed: clients check
         // it against theirs.
-        let tls = tls_config(
+        let [workstation_tls, card_tls] = tls_configs(
             &ca,
             &config.ca_dir,
             &[workstation_addr, card_addr],
@@ -343,13 +351,12 @@ impl Lab {
             stopping: AtomicBool::new(false),
         });
         let acceptors = [
-            (workstation_listener, Door::Workstation),
-            (card_listener, Door::Card),
+            (workstation_listener, Door::Workstation, workstation_tls),
+            (card_listener, Door::Card, card_tls),
         ]
         .into_iter()
-        .map(|(listener, door)| {
+        .map(|(listener, door, tls)| {
             let shared = Arc::clone(&shared);
-            let tls = Arc::clone(&tls);
             std::thread::spawn(move || accept_loop(&shared, door, listener, &tls))
         })
         .collect();

@@ -164,12 +164,43 @@ fn each_refusal_is_a_403_with_its_reason() {
     .expect("answered");
     assert_eq!(refusal_code(&reply), "not-from-staging-ca");
 
-    // The mayor's card at the workstation door: our CA, but not a workstation.
+    // The mayor's card at the workstation door: our CA, but a card (what a browser that chose the
+    // wrong certificate sends).
     let mayor_card = world.card_identity(MAYOR);
     let reply = client::request(
         lab.workstation_addr(),
         &ca_der,
         Some(&mayor_card),
+        "GET",
+        "/api/login",
+        &[],
+        b"",
+    )
+    .expect("answered");
+    assert_eq!(refusal_code(&reply), "wrong-kind-of-certificate");
+    assert!(
+        reply
+            .text()
+            .contains("a card certificate where a workstation certificate is wanted"),
+        "{}",
+        reply.text()
+    );
+
+    // A workstation certificate of our CA that this batch never issued.
+    let stray = StagingCa::open(&world.ca)
+        .expect("ca")
+        .issue_workstation(
+            "058040-PC-0042",
+            WorkstationKind::Workstation,
+            [0x12; 16],
+            SystemTime::now(),
+        )
+        .expect("issued");
+    let stray = Identity::from_pkcs12(&stray.pkcs12, stray.password.expose()).expect("p12");
+    let reply = client::request(
+        lab.workstation_addr(),
+        &ca_der,
+        Some(&stray),
         "GET",
         "/api/login",
         &[],
@@ -201,7 +232,7 @@ fn each_refusal_is_a_403_with_its_reason() {
     let reply = client
         .login_with_card(&world.workstation_identity(&world.workstation))
         .expect("answered");
-    assert_eq!(refusal_code(&reply), "unknown-card");
+    assert_eq!(refusal_code(&reply), "wrong-kind-of-certificate");
     // A ticket is good once: the same URL again is refused.
     let ticket = client
         .get("/api/login")
@@ -384,4 +415,73 @@ fn three_wrong_pins_block_the_card_before_any_handshake() {
         Err(ClientError::PinRefused(outcome)) => assert!(outcome.contains("Blocked"), "{outcome}"),
         other => panic!("a blocked card must refuse even its PIN, got {other:?}"),
     }
+}
+
+/// What a door asks a TLS client for, as a browser sees it: the CA names of its CertificateRequest
+/// (a browser choosing automatically offers a certificate issued under one of them), and the
+/// server's own chain.
+fn handshake_view(addr: std::net::SocketAddr, ca_der: &[u8]) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    use std::sync::{Arc, Mutex};
+    #[derive(Debug, Default)]
+    struct Recording(Mutex<Vec<Vec<u8>>>);
+    impl rustls::client::ResolvesClientCert for Recording {
+        fn resolve(
+            &self,
+            root_hint_subjects: &[&[u8]],
+            _sigschemes: &[rustls::SignatureScheme],
+        ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+            *self.0.lock().expect("lock") = root_hint_subjects.iter().map(|s| s.to_vec()).collect();
+            None
+        }
+        fn has_certs(&self) -> bool {
+            true
+        }
+    }
+    let recording = Arc::new(Recording::default());
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls::pki_types::CertificateDer::from(ca_der.to_vec()))
+        .expect("the CA certificate");
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_root_certificates(roots)
+    .with_client_cert_resolver(recording.clone());
+    let mut connection = rustls::ClientConnection::new(
+        Arc::new(config),
+        rustls::pki_types::ServerName::try_from("localhost").expect("name"),
+    )
+    .expect("client");
+    let mut socket = std::net::TcpStream::connect(addr).expect("connect");
+    while connection.is_handshaking() {
+        connection.complete_io(&mut socket).expect("handshake");
+    }
+    let chain = connection
+        .peer_certificates()
+        .expect("the server's chain")
+        .iter()
+        .map(|c| c.to_vec())
+        .collect();
+    let hints = recording.0.lock().expect("lock").clone();
+    (hints, chain)
+}
+
+#[test]
+fn each_door_names_the_issuing_ca_of_the_certificate_it_wants() {
+    use personalization::ca::Issuing;
+    let world = world(CardProfile::Cns);
+    let lab = world.lab(None);
+    let ca = StagingCa::open(&world.ca).expect("ca");
+    let (hints, chain) = handshake_view(lab.workstation_addr(), &ca.certificate_der());
+    assert_eq!(hints, vec![ca.issuing_subject_der(Issuing::Hosts)]);
+    assert_eq!(chain.len(), 2, "leaf and issuing CA");
+    assert_eq!(chain[1], ca.issuing_certificate_der(Issuing::Hosts));
+    let (hints, _) = handshake_view(lab.card_addr(), &ca.certificate_der());
+    assert_eq!(hints, vec![ca.issuing_subject_der(Issuing::Cards)]);
+    assert_ne!(
+        ca.issuing_subject_der(Issuing::Cards),
+        ca.issuing_subject_der(Issuing::Hosts)
+    );
 }

@@ -358,7 +358,9 @@ pub fn bundle(
     master: &MasterKey,
     name: &str,
 ) -> Result<(Vec<u8>, zeroize::Zeroizing<String>), BatchError> {
-    let row: Option<(Option<Vec<u8>>, Option<Vec<u8>>)> = registry
+    /// `(pkcs12, sealed_password)`: both absent until the certificate is issued.
+    type Issued = (Option<Vec<u8>>, Option<Vec<u8>>);
+    let row: Option<Issued> = registry
         .connection()
         .query_row(
             "SELECT pkcs12, sealed_password FROM workstations WHERE name = ?1",

@@ -188,7 +188,11 @@ fn census_to_working_card() {
         "{days} days is not 6 years"
     );
     let ca = StagingCa::open(&b.ca).expect("ca");
-    let ca_cert = x509_cert::Certificate::from_der(&ca.certificate_der()).expect("CA cert");
+    // Card certificates come from the cards issuing CA, under the root.
+    let ca_cert = x509_cert::Certificate::from_der(
+        &ca.issuing_certificate_der(personalization::ca::Issuing::Cards),
+    )
+    .expect("cards CA cert");
     assert_eq!(
         certificate.tbs_certificate().issuer(),
         ca_cert.tbs_certificate().subject()
@@ -394,7 +398,11 @@ fn a_cns_batch_makes_cards_the_holder_unlocks_with_the_two_halves() {
     let subject = certificate.tbs_certificate().subject().to_string();
     assert!(subject.contains(&format!("CN={mayor}")), "{subject}");
     let ca = StagingCa::open(&b.ca).expect("ca");
-    let ca_cert = x509_cert::Certificate::from_der(&ca.certificate_der()).expect("CA cert");
+    // Card certificates come from the cards issuing CA, under the root.
+    let ca_cert = x509_cert::Certificate::from_der(
+        &ca.issuing_certificate_der(personalization::ca::Issuing::Cards),
+    )
+    .expect("cards CA cert");
     assert_eq!(
         certificate.tbs_certificate().issuer(),
         ca_cert.tbs_certificate().subject()

@@ -28,7 +28,7 @@ pub fn run_ca(command: CaCommand) -> anyhow::Result<ExitCode> {
             ca::StagingCa::init(&out, SystemTime::now())
                 .with_context(|| format!("cannot create the staging CA in {}", out.display()))?;
             println!(
-                "created staging CA in {} (ca.crt; ca.key is private, mode 0600)",
+                "created staging CA in {} (ca.crt, the root to trust; cards-ca.crt and hosts-ca.crt issue card and workstation certificates; the .key files are private, mode 0600)",
                 out.display()
             );
             println!("  STAGING ONLY: certificates it issues must never be trusted in production");

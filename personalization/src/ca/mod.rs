@@ -1,7 +1,15 @@
-//! The staging certificate authority: a self-signed P-256 root kept in a directory (`ca.key`,
-//! PKCS#8 PEM, mode 0600; `ca.crt`, PEM), which issues the card holders' certificates (for keys
-//! generated on the card) and workstation/server certificates (keys generated here, delivered as
+//! The staging certificate authority, kept in a directory: a self-signed P-256 root (`ca.key`, PKCS#8
+//! PEM, mode 0600; `ca.crt`, PEM) and two issuing CAs under it, one per kind of certificate —
+//! `cards-ca` issues the card holders' certificates (for keys generated on the card), `hosts-ca` the
+//! workstation, server and login-lab certificates (keys generated here, delivered as
 //! password-protected PKCS#12 bundles). Every issued certificate is valid [`VALIDITY_YEARS`] years.
+//!
+//! Why two issuing CAs: a TLS server names the CAs it accepts in its CertificateRequest, and a
+//! browser set to choose a client certificate automatically offers the first one issued under those
+//! names. The login lab asks for a workstation certificate on one door and for a card certificate on
+//! the other; with one issuer for both, the browser could not tell which to send where. A CA made
+//! before the split (no `cards-ca.*` / `hosts-ca.*` files) still opens and issues everything from its
+//! root.
 
 pub(crate) mod calendar;
 mod password;
@@ -35,8 +43,14 @@ pub const CA_VALIDITY_YEARS: u32 = 10;
 /// File names inside the CA directory.
 pub const KEY_FILE: &str = "ca.key";
 pub const CERT_FILE: &str = "ca.crt";
+pub const CARDS_KEY_FILE: &str = "cards-ca.key";
+pub const CARDS_CERT_FILE: &str = "cards-ca.crt";
+pub const HOSTS_KEY_FILE: &str = "hosts-ca.key";
+pub const HOSTS_CERT_FILE: &str = "hosts-ca.crt";
 
 pub const CA_COMMON_NAME: &str = "tessera STAGING CA – not for production";
+pub const CARDS_CA_COMMON_NAME: &str = "tessera STAGING operator cards CA – not for production";
+pub const HOSTS_CA_COMMON_NAME: &str = "tessera STAGING workstations CA – not for production";
 pub const CA_ORGANIZATION: &str = "tessera staging bureau";
 pub const COUNTRY: &str = "IT";
 /// The DNS suffix of server certificates' subjectAltName.
@@ -86,6 +100,15 @@ pub struct Holder {
     pub given_name: String,
 }
 
+/// The issuing CA of a kind of certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Issuing {
+    /// Card holders' certificates (`cards-ca`).
+    Cards,
+    /// Workstation, server and login-lab certificates (`hosts-ca`).
+    Hosts,
+}
+
 /// What a host certificate is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WorkstationKind {
@@ -99,26 +122,66 @@ pub enum WorkstationKind {
 #[derive(Debug)]
 pub struct IssuedBundle {
     pub certificate_der: Vec<u8>,
-    /// PKCS#12: the key, the certificate and the CA certificate (AES-256/PBES2, HMAC-SHA256).
+    /// PKCS#12: the key, the certificate, its issuing CA and the root (AES-256/PBES2, HMAC-SHA256).
     pub pkcs12: Vec<u8>,
     /// The installation password protecting `pkcs12`.
     pub password: BundlePassword,
     pub not_after: SystemTime,
 }
 
-/// The staging CA: its signing key and self-signed certificate.
-pub struct StagingCa {
+/// One signing authority of the staging CA: its key and certificate.
+#[derive(Clone)]
+struct Authority {
     key: p256::ecdsa::SigningKey,
     certificate: Certificate,
     certificate_der: Vec<u8>,
     key_id: Vec<u8>,
 }
 
+impl Authority {
+    fn new(
+        key: p256::ecdsa::SigningKey,
+        certificate: Certificate,
+        cert_path: &Path,
+    ) -> Result<Self, CaError> {
+        let certificate_der = certificate.to_der().map_err(|e| CaError::Certificate {
+            path: cert_path.to_path_buf(),
+            detail: e.to_string(),
+        })?;
+        let tbs = certificate.tbs_certificate();
+        let key_id = match tbs.get_extension::<SubjectKeyIdentifier>() {
+            Ok(Some((_, ski))) => ski.0.as_bytes().to_vec(),
+            _ => x509::key_identifier(tbs.subject_public_key_info()),
+        };
+        Ok(Self {
+            key,
+            certificate,
+            certificate_der,
+            key_id,
+        })
+    }
+
+    fn subject(&self) -> &x509_cert::name::Name {
+        self.certificate.tbs_certificate().subject()
+    }
+
+    fn signed(&self, certificate_der: &[u8]) -> bool {
+        x509::signed_by(certificate_der, self.subject(), self.key.verifying_key())
+    }
+}
+
+/// The staging CA: the root and its two issuing CAs.
+pub struct StagingCa {
+    root: Authority,
+    cards: Authority,
+    hosts: Authority,
+}
+
 impl std::fmt::Debug for StagingCa {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StagingCa")
-            .field("subject", &self.certificate.tbs_certificate().subject())
-            .field("key", &"<redacted>")
+            .field("subject", self.root.subject())
+            .field("keys", &"<redacted>")
             .finish()
     }
 }
@@ -160,8 +223,9 @@ fn create_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), CaError> {
 
 impl StagingCa {
     /// Creates `dir` (which must not exist or be empty) with `ca.key` (PKCS#8 PEM, mode 0600) and
-    /// `ca.crt` (PEM): a self-signed P-256 CA valid 10 years from `now`, basicConstraints CA:true
-    /// pathlen 0, keyUsage keyCertSign+cRLSign, subject key identifier.
+    /// `ca.crt` (PEM): a self-signed P-256 root valid 10 years from `now`, basicConstraints CA:true
+    /// pathlen 1, keyUsage keyCertSign+cRLSign, subject key identifier; and under it the two issuing
+    /// CAs `cards-ca` and `hosts-ca` (pathlen 0, the same validity), each with its key (0600).
     pub fn init(dir: &Path, now: SystemTime) -> Result<Self, CaError> {
         match fs::read_dir(dir) {
             Ok(mut entries) => {
@@ -175,162 +239,160 @@ impl StagingCa {
             Err(e) => return Err(io(dir)(e)),
         }
 
-        let secret = p256::SecretKey::try_generate().map_err(|_| CaError::Random)?;
-        let key = p256::ecdsa::SigningKey::from(&secret);
-        let spki = x509::spki_of(&secret.public_key())?;
-        let key_id = x509::key_identifier(&spki);
-        let subject = x509::name(&[
-            Attr {
-                oid: x509::OID_COUNTRY,
-                value: COUNTRY,
-            },
-            Attr {
-                oid: x509::OID_ORGANIZATION,
-                value: CA_ORGANIZATION,
-            },
-            Attr {
-                oid: x509::OID_COMMON_NAME,
-                value: CA_COMMON_NAME,
-            },
-        ])?;
-        let mut extensions = Extensions::default();
-        extensions.basic_constraints(true, Some(0))?;
-        extensions.key_usage(KeyUsage(KeyUsages::KeyCertSign | KeyUsages::CRLSign))?;
-        extensions.subject_key_identifier(&key_id)?;
         let not_before = calendar::whole_seconds(now);
-        let certificate = x509::sign(
+        let validity = x509::validity(not_before, not_after(not_before, CA_VALIDITY_YEARS))?;
+        let (root_secret, root_spki) = new_key()?;
+        let root_key = p256::ecdsa::SigningKey::from(&root_secret);
+        let root_key_id = x509::key_identifier(&root_spki);
+        let subject = ca_name(CA_COMMON_NAME)?;
+        let mut extensions = Extensions::default();
+        extensions.basic_constraints(true, Some(1))?;
+        extensions.key_usage(KeyUsage(KeyUsages::KeyCertSign | KeyUsages::CRLSign))?;
+        extensions.subject_key_identifier(&root_key_id)?;
+        let root_certificate = x509::sign(
             Request {
                 issuer: subject.clone(),
                 subject,
                 serial: x509::serial_number(random_serial())?,
-                validity: x509::validity(not_before, not_after(not_before, CA_VALIDITY_YEARS))?,
-                spki,
+                validity,
+                spki: root_spki,
                 extensions,
             },
-            &key,
+            &root_key,
         )?;
+        write_authority(dir, KEY_FILE, CERT_FILE, &root_secret, &root_certificate)?;
+        let root = Authority::new(root_key, root_certificate, &dir.join(CERT_FILE))?;
 
-        let key_pem = secret
-            .to_pkcs8_pem(LineEnding::LF)
-            .map_err(|e| x509::build_error("PKCS#8", e))?;
-        let cert_pem = certificate
-            .to_pem(LineEnding::LF)
-            .map_err(|e| x509::build_error("PEM", e))?;
-        create_file(&dir.join(KEY_FILE), key_pem.as_bytes(), 0o600)?;
-        create_file(&dir.join(CERT_FILE), cert_pem.as_bytes(), 0o644)?;
+        let issuing = |common_name: &str, key_file: &str, cert_file: &str| {
+            let (secret, spki) = new_key()?;
+            let mut extensions = Extensions::default();
+            extensions.basic_constraints(true, Some(0))?;
+            extensions.key_usage(KeyUsage(KeyUsages::KeyCertSign | KeyUsages::CRLSign))?;
+            extensions.subject_key_identifier(&x509::key_identifier(&spki))?;
+            extensions.authority_key_identifier(&root.key_id)?;
+            let certificate = x509::sign(
+                Request {
+                    issuer: root.subject().clone(),
+                    subject: ca_name(common_name)?,
+                    serial: x509::serial_number(random_serial())?,
+                    validity,
+                    spki,
+                    extensions,
+                },
+                &root.key,
+            )?;
+            write_authority(dir, key_file, cert_file, &secret, &certificate)?;
+            Authority::new(
+                p256::ecdsa::SigningKey::from(&secret),
+                certificate,
+                &dir.join(cert_file),
+            )
+        };
+        let cards = issuing(CARDS_CA_COMMON_NAME, CARDS_KEY_FILE, CARDS_CERT_FILE)?;
+        let hosts = issuing(HOSTS_CA_COMMON_NAME, HOSTS_KEY_FILE, HOSTS_CERT_FILE)?;
         // The index of the numbers and serials this CA hands out is part of the CA: made here, not
         // by the first batch (whose set-up would otherwise pay for creating a database).
         crate::issuer::Issuer::open(dir).map_err(CaError::IssuanceIndex)?;
-        Self::assemble(key, certificate, &dir.join(CERT_FILE))
+        Ok(Self { root, cards, hosts })
     }
 
-    /// Loads the CA from `dir`. Refuses a key file readable by group or others.
+    /// Loads the CA from `dir`. Refuses a key file readable by group or others, and an issuing CA
+    /// the root did not sign. A CA without issuing CAs (made before they existed) issues from its root.
     pub fn open(dir: &Path) -> Result<Self, CaError> {
-        let key_path = dir.join(KEY_FILE);
-        let cert_path = dir.join(CERT_FILE);
-        let metadata = fs::metadata(&key_path).map_err(io(&key_path))?;
-        let mode = metadata.permissions().mode() & 0o7777;
-        // Anything beyond owner read/write (group, others, execute, set-id bits) is refused.
-        if mode & !0o600 != 0 {
-            return Err(CaError::KeyPermissions {
-                path: key_path,
-                mode,
-            });
-        }
-        let key_pem =
-            zeroize::Zeroizing::new(fs::read_to_string(&key_path).map_err(io(&key_path))?);
-        let secret = p256::SecretKey::from_pkcs8_pem(&key_pem).map_err(|e| CaError::Key {
-            path: key_path.clone(),
-            detail: e.to_string(),
-        })?;
-        let cert_pem = fs::read_to_string(&cert_path).map_err(io(&cert_path))?;
-        let certificate =
-            Certificate::from_pem(cert_pem.as_bytes()).map_err(|e| CaError::Certificate {
-                path: cert_path.clone(),
-                detail: e.to_string(),
-            })?;
-        let expected = x509::spki_of(&secret.public_key())?;
-        if certificate.tbs_certificate().subject_public_key_info() != &expected {
-            return Err(CaError::KeyMismatch {
-                key: key_path,
-                cert: cert_path,
-            });
-        }
-        Self::assemble(
-            p256::ecdsa::SigningKey::from(&secret),
-            certificate,
-            &cert_path,
-        )
-    }
-
-    fn assemble(
-        key: p256::ecdsa::SigningKey,
-        certificate: Certificate,
-        cert_path: &Path,
-    ) -> Result<Self, CaError> {
-        let certificate_der = certificate.to_der().map_err(|e| CaError::Certificate {
-            path: cert_path.to_path_buf(),
-            detail: e.to_string(),
-        })?;
-        let tbs = certificate.tbs_certificate();
-        let key_id = match tbs.get_extension::<SubjectKeyIdentifier>() {
-            Ok(Some((_, ski))) => ski.0.as_bytes().to_vec(),
-            _ => x509::key_identifier(tbs.subject_public_key_info()),
+        let root = load_authority(dir, KEY_FILE, CERT_FILE)?;
+        let issuing = |key_file: &str, cert_file: &str| -> Result<Authority, CaError> {
+            if !dir.join(cert_file).exists() && !dir.join(key_file).exists() {
+                return Ok(root.clone());
+            }
+            let authority = load_authority(dir, key_file, cert_file)?;
+            if !root.signed(&authority.certificate_der) {
+                return Err(CaError::Certificate {
+                    path: dir.join(cert_file),
+                    detail: format!(
+                        "not issued by the root in {}",
+                        dir.join(CERT_FILE).display()
+                    ),
+                });
+            }
+            Ok(authority)
         };
-        Ok(Self {
-            key,
-            certificate,
-            certificate_der,
-            key_id,
-        })
+        let cards = issuing(CARDS_KEY_FILE, CARDS_CERT_FILE)?;
+        let hosts = issuing(HOSTS_KEY_FILE, HOSTS_CERT_FILE)?;
+        Ok(Self { root, cards, hosts })
     }
 
+    /// The root certificate (`ca.crt`): what relying parties and browsers trust.
     pub fn certificate_der(&self) -> Vec<u8> {
-        self.certificate_der.clone()
-    }
-
-    /// The CA's subject name, DER-encoded (what a TLS server names in a CertificateRequest so that
-    /// clients offer certificates this CA issued).
-    pub fn subject_der(&self) -> Vec<u8> {
-        self.certificate
-            .tbs_certificate()
-            .subject()
-            .to_der()
-            .unwrap_or_default()
+        self.root.certificate_der.clone()
     }
 
     pub fn certificate_pem(&self) -> String {
         // The certificate was decoded or built successfully, so it re-encodes.
-        self.certificate.to_pem(LineEnding::LF).unwrap_or_default()
+        self.root
+            .certificate
+            .to_pem(LineEnding::LF)
+            .unwrap_or_default()
     }
 
-    /// The CA's subject key identifier (the AKI of everything it issues).
+    /// The root's subject key identifier.
     pub fn key_identifier(&self) -> &[u8] {
-        &self.key_id
+        &self.root.key_id
+    }
+
+    fn authority(&self, kind: Issuing) -> &Authority {
+        match kind {
+            Issuing::Cards => &self.cards,
+            Issuing::Hosts => &self.hosts,
+        }
+    }
+
+    /// The certificate of the CA that issues `kind` (the root itself for a CA made before the
+    /// issuing CAs existed).
+    pub fn issuing_certificate_der(&self, kind: Issuing) -> Vec<u8> {
+        self.authority(kind).certificate_der.clone()
+    }
+
+    /// The issuing CA's subject name, DER-encoded: what a TLS server names in its
+    /// CertificateRequest so that clients offer a certificate of that kind.
+    pub fn issuing_subject_der(&self, kind: Issuing) -> Vec<u8> {
+        self.authority(kind).subject().to_der().unwrap_or_default()
+    }
+
+    /// The certificates between a `kind` certificate and the root, nearest first: what a TLS
+    /// server or a PKCS#12 bundle sends after its own certificate (empty for a single-tier CA).
+    pub fn chain_of(&self, kind: Issuing) -> Vec<Vec<u8>> {
+        let authority = self.authority(kind);
+        if authority.certificate_der == self.root.certificate_der {
+            Vec::new()
+        } else {
+            vec![authority.certificate_der.clone()]
+        }
     }
 
     fn issue(
         &self,
+        kind: Issuing,
         subject: x509_cert::name::Name,
         spki: spki::SubjectPublicKeyInfoOwned,
         serial: [u8; 16],
         not_before: SystemTime,
         mut extensions: Extensions,
     ) -> Result<(Vec<u8>, SystemTime), CaError> {
+        let authority = self.authority(kind);
         let not_before = calendar::whole_seconds(not_before);
         let end = not_after(not_before, VALIDITY_YEARS);
-        extensions.authority_key_identifier(&self.key_id)?;
+        extensions.authority_key_identifier(&authority.key_id)?;
         extensions.subject_key_identifier(&x509::key_identifier(&spki))?;
         let certificate = x509::sign(
             Request {
                 subject,
-                issuer: self.certificate.tbs_certificate().subject().clone(),
+                issuer: authority.subject().clone(),
                 serial: x509::serial_number(serial)?,
                 validity: x509::validity(not_before, end)?,
                 spki,
                 extensions,
             },
-            &self.key,
+            &authority.key,
         )?;
         let der = certificate
             .to_der()
@@ -416,7 +478,14 @@ impl StagingCa {
         extensions.basic_constraints(false, None)?;
         extensions.key_usage(KeyUsage(KeyUsages::DigitalSignature.into()))?;
         extensions.extended_key_usage(vec![x509::OID_KP_CLIENT_AUTH])?;
-        let (der, _) = self.issue(subject, spki, serial, not_before, extensions)?;
+        let (der, _) = self.issue(
+            Issuing::Cards,
+            subject,
+            spki,
+            serial,
+            not_before,
+            extensions,
+        )?;
         Ok(der)
     }
 
@@ -472,19 +541,27 @@ impl StagingCa {
         }
         let spki = x509::spki_of(&secret.public_key())?;
         let local_key_id = x509::key_identifier(&spki);
-        let (certificate_der, not_after) =
-            self.issue(subject, spki, serial, not_before, extensions)?;
+        let (certificate_der, not_after) = self.issue(
+            Issuing::Hosts,
+            subject,
+            spki,
+            serial,
+            not_before,
+            extensions,
+        )?;
 
         let password = BundlePassword::generate()?;
         let key_der = secret
             .to_pkcs8_der()
             .map_err(|e| CaError::Pkcs12(format!("PKCS#8: {e}")))?;
+        let mut chain = vec![certificate_der.clone()];
+        chain.extend(self.chain_of(Issuing::Hosts));
+        chain.push(self.root.certificate_der.clone());
         let pkcs12 = pkcs12_bundle(
             name,
             key_der.as_bytes(),
             &local_key_id,
-            &certificate_der,
-            &self.certificate_der,
+            &chain,
             password.expose(),
         )?;
         Ok(IssuedBundle {
@@ -499,6 +576,8 @@ impl StagingCa {
 /// A TLS server identity: its certificate and its P-256 key (PKCS#8 DER).
 pub struct ServerIdentity {
     pub certificate_der: Vec<u8>,
+    /// The issuing CA's certificate (empty for a single-tier CA): a TLS server sends it after its own.
+    pub chain_der: Vec<Vec<u8>>,
     pub key_pkcs8_der: zeroize::Zeroizing<Vec<u8>>,
 }
 
@@ -548,33 +627,120 @@ impl StagingCa {
         extensions.extended_key_usage(vec![x509::OID_KP_SERVER_AUTH])?;
         extensions.subject_alt_names(names, addresses)?;
         let spki = x509::spki_of(&secret.public_key())?;
-        let (certificate_der, _) = self.issue(subject, spki, serial, not_before, extensions)?;
+        let (certificate_der, _) = self.issue(
+            Issuing::Hosts,
+            subject,
+            spki,
+            serial,
+            not_before,
+            extensions,
+        )?;
         let key = secret
             .to_pkcs8_der()
             .map_err(|e| CaError::Pkcs12(format!("PKCS#8: {e}")))?;
         Ok(ServerIdentity {
             certificate_der,
+            chain_der: self.chain_of(Issuing::Hosts),
             key_pkcs8_der: zeroize::Zeroizing::new(key.as_bytes().to_vec()),
         })
     }
 
-    /// Whether `certificate_der` was issued by this CA: its issuer is this CA's subject and its
-    /// signature verifies under this CA's key. Validity dates and revocation are the caller's.
-    pub fn issued(&self, certificate_der: &[u8]) -> bool {
-        x509::signed_by(
-            certificate_der,
-            self.certificate.tbs_certificate().subject(),
-            self.key.verifying_key(),
-        )
+    /// Whether `certificate_der` is a `kind` certificate this CA issued: its issuer is that issuing
+    /// CA's subject and its signature verifies under that CA's key. Validity dates and revocation
+    /// are the caller's.
+    pub fn issued(&self, kind: Issuing, certificate_der: &[u8]) -> bool {
+        self.authority(kind).signed(certificate_der)
     }
 }
 
+/// A new P-256 key and its SubjectPublicKeyInfo.
+fn new_key() -> Result<(p256::SecretKey, SubjectPublicKeyInfoOwned), CaError> {
+    let secret = p256::SecretKey::try_generate().map_err(|_| CaError::Random)?;
+    let spki = x509::spki_of(&secret.public_key())?;
+    Ok((secret, spki))
+}
+
+/// C=IT, O=tessera staging bureau, CN=`common_name`: the names of the CA and its issuing CAs.
+fn ca_name(common_name: &str) -> Result<x509_cert::name::Name, CaError> {
+    x509::name(&[
+        Attr {
+            oid: x509::OID_COUNTRY,
+            value: COUNTRY,
+        },
+        Attr {
+            oid: x509::OID_ORGANIZATION,
+            value: CA_ORGANIZATION,
+        },
+        Attr {
+            oid: x509::OID_COMMON_NAME,
+            value: common_name,
+        },
+    ])
+}
+
+/// Writes an authority's key (PKCS#8 PEM, 0600) and certificate (PEM, 0644) as new files.
+fn write_authority(
+    dir: &Path,
+    key_file: &str,
+    cert_file: &str,
+    secret: &p256::SecretKey,
+    certificate: &Certificate,
+) -> Result<(), CaError> {
+    let key_pem = secret
+        .to_pkcs8_pem(LineEnding::LF)
+        .map_err(|e| x509::build_error("PKCS#8", e))?;
+    let cert_pem = certificate
+        .to_pem(LineEnding::LF)
+        .map_err(|e| x509::build_error("PEM", e))?;
+    create_file(&dir.join(key_file), key_pem.as_bytes(), 0o600)?;
+    create_file(&dir.join(cert_file), cert_pem.as_bytes(), 0o644)
+}
+
+/// Reads an authority's key and certificate, refusing a key file broader than 0600 and a
+/// certificate that is not the key's.
+fn load_authority(dir: &Path, key_file: &str, cert_file: &str) -> Result<Authority, CaError> {
+    let key_path = dir.join(key_file);
+    let cert_path = dir.join(cert_file);
+    let metadata = fs::metadata(&key_path).map_err(io(&key_path))?;
+    let mode = metadata.permissions().mode() & 0o7777;
+    // Anything beyond owner read/write (group, others, execute, set-id bits) is refused.
+    if mode & !0o600 != 0 {
+        return Err(CaError::KeyPermissions {
+            path: key_path,
+            mode,
+        });
+    }
+    let key_pem = zeroize::Zeroizing::new(fs::read_to_string(&key_path).map_err(io(&key_path))?);
+    let secret = p256::SecretKey::from_pkcs8_pem(&key_pem).map_err(|e| CaError::Key {
+        path: key_path.clone(),
+        detail: e.to_string(),
+    })?;
+    let cert_pem = fs::read_to_string(&cert_path).map_err(io(&cert_path))?;
+    let certificate =
+        Certificate::from_pem(cert_pem.as_bytes()).map_err(|e| CaError::Certificate {
+            path: cert_path.clone(),
+            detail: e.to_string(),
+        })?;
+    let expected = x509::spki_of(&secret.public_key())?;
+    if certificate.tbs_certificate().subject_public_key_info() != &expected {
+        return Err(CaError::KeyMismatch {
+            key: key_path,
+            cert: cert_path,
+        });
+    }
+    Authority::new(
+        p256::ecdsa::SigningKey::from(&secret),
+        certificate,
+        &cert_path,
+    )
+}
+
+/// A PKCS#12 bundle of the key and `chain` (its certificate first, then the CAs up to the root).
 fn pkcs12_bundle(
     alias: &str,
     key_pkcs8_der: &[u8],
     local_key_id: &[u8],
-    certificate_der: &[u8],
-    ca_der: &[u8],
+    chain: &[Vec<u8>],
     password: &str,
 ) -> Result<Vec<u8>, CaError> {
     use p12_keystore::{
@@ -582,9 +748,11 @@ fn pkcs12_bundle(
     };
     let p12 = |what: &str, e: p12_keystore::error::Error| CaError::Pkcs12(format!("{what}: {e}"));
     let key = PrivateKey::from_der(key_pkcs8_der).map_err(|e| p12("key", e))?;
-    let leaf = P12Cert::from_der(certificate_der).map_err(|e| p12("certificate", e))?;
-    let ca = P12Cert::from_der(ca_der).map_err(|e| p12("CA certificate", e))?;
-    let chain = PrivateKeyChain::new(local_key_id, key, [leaf, ca]);
+    let certificates = chain
+        .iter()
+        .map(|der| P12Cert::from_der(der).map_err(|e| p12("certificate", e)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let chain = PrivateKeyChain::new(local_key_id, key, certificates);
     let mut store = KeyStore::new();
     store.add_entry(alias, KeyStoreEntry::PrivateKeyChain(chain));
     store

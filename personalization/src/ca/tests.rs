@@ -55,8 +55,9 @@ fn text(cert: &Certificate, oid: spki::ObjectIdentifier) -> String {
     }
 }
 
-fn verify_under(ca: &StagingCa, cert: &Certificate) {
-    let ca_cert = Certificate::from_der(&ca.certificate_der()).unwrap();
+/// Checks `cert`'s signature under the certificate `issuer_der`.
+fn verify_under(issuer_der: &[u8], cert: &Certificate) {
+    let ca_cert = Certificate::from_der(issuer_der).unwrap();
     let ca_key = p256::ecdsa::VerifyingKey::from_sec1_bytes(
         ca_cert
             .tbs_certificate()
@@ -94,7 +95,10 @@ fn init_then_open_round_trips_with_key_mode_0600() {
     let der = reopened
         .issue_user(&holder(), &point, random_serial(), march_2025())
         .unwrap();
-    verify_under(&ca, &Certificate::from_der(&der).unwrap());
+    verify_under(
+        &ca.issuing_certificate_der(Issuing::Cards),
+        &Certificate::from_der(&der).unwrap(),
+    );
 
     // init refuses a non-empty directory.
     let err = StagingCa::init(&ca_dir, march_2025()).unwrap_err();
@@ -117,7 +121,11 @@ fn ca_certificate_profile() {
     assert_eq!(text(&cert, OID_COUNTRY), "IT");
     let (critical, bc) = tbs.get_extension::<BasicConstraints>().unwrap().unwrap();
     assert!(critical && bc.ca);
-    assert_eq!(bc.path_len_constraint, Some(0));
+    assert_eq!(
+        bc.path_len_constraint,
+        Some(1),
+        "the root signs issuing CAs"
+    );
     let (_, ku) = tbs.get_extension::<KeyUsage>().unwrap().unwrap();
     assert!(ku.key_cert_sign() && ku.crl_sign() && !ku.digital_signature());
     let (_, ski) = tbs
@@ -131,7 +139,7 @@ fn ca_certificate_profile() {
         calendar::civil_date(validity.not_after.to_system_time()),
         (2035, 3, 10)
     );
-    verify_under(&ca, &cert);
+    verify_under(&ca.certificate_der(), &cert);
 }
 
 #[test]
@@ -191,7 +199,8 @@ fn user_certificate_profile() {
         )
         .unwrap();
     let cert = Certificate::from_der(&der).unwrap();
-    verify_under(&ca, &cert);
+    let cards_ca = ca.issuing_certificate_der(Issuing::Cards);
+    verify_under(&cards_ca, &cert);
     let tbs = cert.tbs_certificate();
 
     assert_eq!(tbs.serial_number().as_bytes(), &serial);
@@ -202,7 +211,7 @@ fn user_certificate_profile() {
     assert_eq!(text(&cert, OID_COUNTRY), "IT");
     assert_eq!(
         tbs.issuer(),
-        Certificate::from_der(&ca.certificate_der())
+        Certificate::from_der(&cards_ca)
             .unwrap()
             .tbs_certificate()
             .subject()
@@ -228,7 +237,10 @@ fn user_certificate_profile() {
         .get_extension::<AuthorityKeyIdentifier>()
         .unwrap()
         .unwrap();
-    assert_eq!(aki.key_identifier.unwrap().as_bytes(), ca.key_identifier());
+    assert_eq!(
+        aki.key_identifier.unwrap().as_bytes(),
+        subject_key_id(&cards_ca)
+    );
     let (_, ski) = tbs
         .get_extension::<SubjectKeyIdentifier>()
         .unwrap()
@@ -351,8 +363,9 @@ fn workstation_and_server_bundles() {
             march_2025(),
         )
         .unwrap();
+    let hosts_ca = ca.issuing_certificate_der(Issuing::Hosts);
     let cert = Certificate::from_der(&pc.certificate_der).unwrap();
-    verify_under(&ca, &cert);
+    verify_under(&hosts_ca, &cert);
     assert_eq!(text(&cert, OID_COMMON_NAME), "058091-PC-0001");
     let tbs = cert.tbs_certificate();
     let (_, eku) = tbs.get_extension::<ExtendedKeyUsage>().unwrap().unwrap();
@@ -372,7 +385,7 @@ fn workstation_and_server_bundles() {
         )
         .unwrap();
     let cert = Certificate::from_der(&server.certificate_der).unwrap();
-    verify_under(&ca, &cert);
+    verify_under(&hosts_ca, &cert);
     let tbs = cert.tbs_certificate();
     let (_, eku) = tbs.get_extension::<ExtendedKeyUsage>().unwrap().unwrap();
     assert_eq!(eku.0, vec![OID_KP_SERVER_AUTH, OID_KP_CLIENT_AUTH]);
@@ -383,7 +396,7 @@ fn workstation_and_server_bundles() {
     }
     assert_ne!(pc.password, server.password);
 
-    // The bundle opens with its password and holds key, leaf and CA.
+    // The bundle opens with its password and holds key, leaf, issuing CA and root.
     let store = p12_keystore::KeyStore::from_pkcs12(
         &server.pkcs12,
         server.password.expose(),
@@ -392,9 +405,10 @@ fn workstation_and_server_bundles() {
     .unwrap();
     let (alias, chain) = store.private_key_chain().unwrap();
     assert_eq!(alias, "058091-CO-9999");
-    assert_eq!(chain.certs().len(), 2);
+    assert_eq!(chain.certs().len(), 3);
     assert_eq!(chain.certs()[0].as_der(), server.certificate_der.as_slice());
-    assert_eq!(chain.certs()[1].as_der(), ca.certificate_der().as_slice());
+    assert_eq!(chain.certs()[1].as_der(), hosts_ca.as_slice());
+    assert_eq!(chain.certs()[2].as_der(), ca.certificate_der().as_slice());
     let secret = p256::SecretKey::from_pkcs8_der(chain.key().as_der()).unwrap();
     assert_eq!(
         secret.public_key().to_sec1_bytes().as_ref(),
@@ -450,6 +464,8 @@ fn openssl_cross_check() {
         "sslclient",
         "-CAfile",
         ca_crt.to_str().unwrap(),
+        "-untrusted",
+        ca_dir.join(CARDS_CERT_FILE).to_str().unwrap(),
         user.to_str().unwrap(),
     ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -486,7 +502,7 @@ fn openssl_cross_check() {
     );
     assert_eq!(
         certs.matches("-----BEGIN CERTIFICATE-----").count(),
-        2,
+        3,
         "{certs}"
     );
     assert!(certs.contains("058091-CO-9999"), "{certs}");
@@ -529,6 +545,8 @@ fn openssl_cross_check() {
         "sslserver",
         "-CAfile",
         ca_crt.to_str().unwrap(),
+        "-untrusted",
+        ca_dir.join(HOSTS_CERT_FILE).to_str().unwrap(),
         server.to_str().unwrap(),
     ]);
     assert!(
@@ -553,7 +571,11 @@ fn lab_server_certificate_names_localhost_and_its_addresses() {
         )
         .unwrap();
     let cert = Certificate::from_der(&identity.certificate_der).unwrap();
-    verify_under(&ca, &cert);
+    verify_under(&ca.issuing_certificate_der(Issuing::Hosts), &cert);
+    assert_eq!(
+        identity.chain_der,
+        vec![ca.issuing_certificate_der(Issuing::Hosts)]
+    );
     assert_eq!(text(&cert, x509::OID_COMMON_NAME), "localhost");
     let (_, san) = cert
         .tbs_certificate()
@@ -603,12 +625,129 @@ fn issued_tells_our_certificates_from_anyone_elses() {
             march_2025(),
         )
         .unwrap();
-    assert!(ca.issued(&ours.certificate_der));
-    assert!(!ca.issued(&theirs.certificate_der), "same names, other key");
+    assert!(ca.issued(Issuing::Hosts, &ours.certificate_der));
+    assert!(
+        !ca.issued(Issuing::Cards, &ours.certificate_der),
+        "a workstation certificate is not a card certificate"
+    );
+    assert!(
+        !ca.issued(Issuing::Hosts, &theirs.certificate_der),
+        "same names, other key"
+    );
+    let (_, point) = card_key();
+    let user = ca
+        .issue_user(&holder(), &point, random_serial(), march_2025())
+        .unwrap();
+    assert!(ca.issued(Issuing::Cards, &user));
+    assert!(!ca.issued(Issuing::Hosts, &user));
     let mut tampered = ours.certificate_der.clone();
     let middle = tampered.len() / 2;
     tampered[middle] ^= 0x01;
-    assert!(!ca.issued(&tampered));
-    assert!(!ca.issued(b""));
-    assert!(!ca.issued(&[0x30, 0x03, 0x02, 0x01, 0x00]));
+    assert!(!ca.issued(Issuing::Hosts, &tampered));
+    assert!(!ca.issued(Issuing::Hosts, b""));
+    assert!(!ca.issued(Issuing::Cards, &[0x30, 0x03, 0x02, 0x01, 0x00]));
+}
+
+fn subject_key_id(certificate_der: &[u8]) -> Vec<u8> {
+    let cert = Certificate::from_der(certificate_der).unwrap();
+    let (_, ski) = cert
+        .tbs_certificate()
+        .get_extension::<SubjectKeyIdentifier>()
+        .unwrap()
+        .unwrap();
+    ski.0.as_bytes().to_vec()
+}
+
+#[test]
+fn issuing_cas_are_signed_by_the_root_one_per_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca_dir = dir.path().join("ca");
+    let ca = StagingCa::init(&ca_dir, march_2025()).unwrap();
+    let root = Certificate::from_der(&ca.certificate_der()).unwrap();
+    let mut subjects = vec![];
+    for (kind, common_name, key_file) in [
+        (Issuing::Cards, CARDS_CA_COMMON_NAME, CARDS_KEY_FILE),
+        (Issuing::Hosts, HOSTS_CA_COMMON_NAME, HOSTS_KEY_FILE),
+    ] {
+        let der = ca.issuing_certificate_der(kind);
+        let cert = Certificate::from_der(&der).unwrap();
+        verify_under(&ca.certificate_der(), &cert);
+        let tbs = cert.tbs_certificate();
+        assert_eq!(tbs.issuer(), root.tbs_certificate().subject());
+        assert_eq!(text(&cert, OID_COMMON_NAME), common_name);
+        assert_eq!(
+            ca.issuing_subject_der(kind),
+            tbs.subject().to_der().unwrap()
+        );
+        let (critical, bc) = tbs.get_extension::<BasicConstraints>().unwrap().unwrap();
+        assert!(critical && bc.ca);
+        assert_eq!(bc.path_len_constraint, Some(0));
+        let (_, ku) = tbs.get_extension::<KeyUsage>().unwrap().unwrap();
+        assert!(ku.key_cert_sign() && !ku.digital_signature());
+        let (_, aki) = tbs
+            .get_extension::<AuthorityKeyIdentifier>()
+            .unwrap()
+            .unwrap();
+        assert_eq!(aki.key_identifier.unwrap().as_bytes(), ca.key_identifier());
+        assert_eq!(ca.chain_of(kind), vec![der.clone()]);
+        let mode = std::fs::metadata(ca_dir.join(key_file))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{key_file}");
+        subjects.push(tbs.subject().clone());
+    }
+    assert_ne!(
+        subjects[0], subjects[1],
+        "a browser must be able to tell them apart"
+    );
+
+    // Reopened, the same issuing CAs sign.
+    let reopened = StagingCa::open(&ca_dir).unwrap();
+    for kind in [Issuing::Cards, Issuing::Hosts] {
+        assert_eq!(
+            reopened.issuing_certificate_der(kind),
+            ca.issuing_certificate_der(kind)
+        );
+    }
+    // An issuing CA from another root is refused, by file name.
+    let other = dir.path().join("other");
+    StagingCa::init(&other, march_2025()).unwrap();
+    std::fs::copy(other.join(CARDS_CERT_FILE), ca_dir.join(CARDS_CERT_FILE)).unwrap();
+    std::fs::copy(other.join(CARDS_KEY_FILE), ca_dir.join(CARDS_KEY_FILE)).unwrap();
+    let err = StagingCa::open(&ca_dir).unwrap_err();
+    assert!(
+        err.to_string().contains("cards-ca.crt")
+            && err.to_string().contains("not issued by the root"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_ca_made_before_issuing_cas_issues_from_its_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca_dir = dir.path().join("ca");
+    StagingCa::init(&ca_dir, march_2025()).unwrap();
+    for file in [
+        CARDS_CERT_FILE,
+        CARDS_KEY_FILE,
+        HOSTS_CERT_FILE,
+        HOSTS_KEY_FILE,
+    ] {
+        std::fs::remove_file(ca_dir.join(file)).unwrap();
+    }
+    let ca = StagingCa::open(&ca_dir).unwrap();
+    for kind in [Issuing::Cards, Issuing::Hosts] {
+        assert_eq!(ca.issuing_certificate_der(kind), ca.certificate_der());
+        assert!(ca.chain_of(kind).is_empty());
+    }
+    let (_, point) = card_key();
+    let user = ca
+        .issue_user(&holder(), &point, random_serial(), march_2025())
+        .unwrap();
+    verify_under(
+        &ca.certificate_der(),
+        &Certificate::from_der(&user).unwrap(),
+    );
+    assert!(ca.issued(Issuing::Cards, &user));
 }
