@@ -29,7 +29,7 @@ form.inline{display:inline}button{margin:.1em}";
 
 pub fn page(title: &str, body: &str) -> String {
     format!(
-        "<!DOCTYPE html><html lang=\"it\"><head><meta charset=\"utf-8\"><title>{title} — tessera login lab</title>\
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title} — tessera login lab</title>\
          <style>{STYLE}</style></head><body><header><h1>tessera login lab · ANPR staging</h1></header>\
          <main><h2>{title}</h2>{body}</main></body></html>",
         title = escape(title)

@@ -675,13 +675,18 @@ fn card_door(shared: &Shared, peer: Option<&[u8]>, request: &Request) -> Respons
             ));
         }
     };
-    let ticket = request
+    // The ticket is spent only by a login that succeeds: a browser that first offered the wrong
+    // certificate (and retries, as Firefox does within milliseconds) must see that refusal, not a
+    // spent ticket.
+    let name = request
         .query("ticket")
         .map(str::to_string)
-        .or_else(|| request.field("ticket"))
-        .and_then(|t| lock(&shared.tickets).remove(&t))
+        .or_else(|| request.field("ticket"));
+    let ticket = name
+        .as_ref()
+        .and_then(|t| lock(&shared.tickets).get(t).cloned())
         .filter(|t| t.expires > Instant::now());
-    let Some(ticket) = ticket else {
+    let (Some(name), Some(ticket)) = (name, ticket) else {
         return refused(request, &Refusal::BadTicket);
     };
     let operator = match shared.registry().and_then(|registry| {
@@ -696,6 +701,10 @@ fn card_door(shared: &Shared, peer: Option<&[u8]>, request: &Request) -> Respons
         Ok(operator) => operator,
         Err(error) => return denied(request, error),
     };
+    // Two logins racing on one ticket: only the one that removes it gets a session.
+    if lock(&shared.tickets).remove(&name).is_none() {
+        return refused(request, &Refusal::BadTicket);
+    }
     let (token, session) =
         shared.open_session(operator, &ticket.workstation.name, LoginMethod::Card);
     if api {

@@ -233,7 +233,8 @@ fn each_refusal_is_a_403_with_its_reason() {
         .login_with_card(&world.workstation_identity(&world.workstation))
         .expect("answered");
     assert_eq!(refusal_code(&reply), "wrong-kind-of-certificate");
-    // A ticket is good once: the same URL again is refused.
+    // A ticket is good once: the same URL again is refused. A refused attempt does not spend it
+    // (a browser that offered the wrong certificate first must see that refusal, then may retry).
     let ticket = client
         .get("/api/login")
         .expect("ticket")
@@ -241,6 +242,17 @@ fn each_refusal_is_a_403_with_its_reason() {
         .expect("json");
     let url = ticket["card_login"].as_str().expect("url");
     let path = &url[url.find("/api/").expect("path")..];
+    let wrong = client::request(
+        lab.card_addr(),
+        &ca_der,
+        Some(&world.workstation_identity(&world.workstation)),
+        "GET",
+        path,
+        &[],
+        b"",
+    )
+    .expect("answered");
+    assert_eq!(refusal_code(&wrong), "wrong-kind-of-certificate");
     let first = client::request(
         lab.card_addr(),
         &ca_der,

@@ -194,6 +194,10 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     step("the ALS joined envelope half and e-mail half into the PIN");
     println!("  {}", logged_in(&whoami));
 
+    // The in-process cards hold their image files' locks: let them go, so that `tessera serve` can
+    // put the same cards in a reader for a browser while the lab keeps running.
+    drop(mayor_card);
+    drop(als_identity);
     if args.once {
         lab.shutdown();
         println!("demo: done");
