@@ -9,7 +9,10 @@
 //!   what it printed.
 //! - [`Terminating`]: a child process (a `tessera serve`) stopped with SIGTERM when the test ends.
 //! - [`wait_for`]: polling with a deadline.
+//! - [`browser`]: a real Firefox on an Xvfb display, driven through Marionette, its PIN dialog
+//!   answered by xdotool.
 
+pub mod browser;
 mod echo_card;
 mod pcscd;
 mod process;
