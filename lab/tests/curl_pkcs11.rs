@@ -11,7 +11,7 @@ use login_lab::holder;
 use personalization::batch::CardProfile;
 use support::*;
 use testkit::tool::Tool;
-use virtual_reader::testing::Pcscd;
+use virtual_reader::testing::{plug_and_wait, Pcscd};
 
 const MODULE: &str = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so";
 

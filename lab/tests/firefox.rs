@@ -20,7 +20,7 @@ use login_lab::Lab;
 use personalization::batch::CardProfile;
 use support::*;
 use testkit::browser::{self, Display, Firefox};
-use virtual_reader::testing::Pcscd;
+use virtual_reader::testing::{plug_and_wait, Pcscd};
 
 const MODULE: &str = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so";
 /// Firefox's PIN dialog (PK11 password prompt) is a window of its own with this title.

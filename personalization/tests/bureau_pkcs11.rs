@@ -10,7 +10,7 @@ use personalization::batch;
 use personalization::ca::StagingCa;
 use personalization::lifecycle::{Batch, Mailer};
 use support::*;
-use virtual_reader::testing::Pcscd;
+use virtual_reader::testing::{plug_and_wait, Pcscd};
 
 const MODULE: &str = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so";
 

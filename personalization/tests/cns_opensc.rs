@@ -11,9 +11,8 @@ use card_os::Card;
 use card_transport::DirectReader;
 use personalization::ca::{Holder, StagingCa};
 use personalization::cns::{self, CnsOrder};
-use support::plug_and_wait;
 use testkit::tool::Tool;
-use virtual_reader::testing::Pcscd;
+use virtual_reader::testing::{plug_and_wait, Pcscd};
 
 const MODULE: &str = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so";
 const PIN: &str = "24681357";

@@ -445,21 +445,10 @@ pub fn type_into_window(
             text_file.display()
         )));
     }
-    let xdotool = |args: &[&str]| {
-        Tool::new("xdotool")
-            .args(args)
-            .env("DISPLAY", &display.name)
-            .timeout(Duration::from_secs(20))
-            .separate_stderr()
-            .quiet()
-            .run()
-    };
-    let pattern = format!("^{title}");
     let mut window = None;
     wait_for(
         || {
-            let found = xdotool(&["search", "--name", &pattern]);
-            window = found.out.lines().next().map(str::to_string);
+            window = find_window(display, title);
             window.is_some()
         },
         timeout,
@@ -472,7 +461,7 @@ pub fn type_into_window(
         vec!["type", "--delay", "30", "--file", file.as_str()],
         vec!["key", "Return"],
     ] {
-        let run = xdotool(&step);
+        let run = xdotool(display, &step);
         if run.code != Some(0) {
             return Err(fail(run.describe()));
         }
@@ -482,36 +471,35 @@ pub fn type_into_window(
 
 /// Closes the window titled `title…` as a person giving up does (Escape); false when there is none.
 pub fn dismiss_window(display: &Display, title: &str) -> bool {
-    let xdotool = |args: &[&str]| {
-        Tool::new("xdotool")
-            .args(args)
-            .env("DISPLAY", &display.name)
-            .timeout(Duration::from_secs(20))
-            .separate_stderr()
-            .quiet()
-            .run()
-    };
-    let found = xdotool(&["search", "--name", &format!("^{title}")]);
-    let Some(window) = found.out.lines().next() else {
+    let Some(window) = find_window(display, title) else {
         return false;
     };
-    xdotool(&["windowfocus", "--sync", window]);
-    xdotool(&["key", "Escape"]).code == Some(0)
+    xdotool(display, &["windowfocus", "--sync", &window]);
+    xdotool(display, &["key", "Escape"]).code == Some(0)
 }
 
 /// Whether a window titled `title…` is on `display` now.
 pub fn window_present(display: &Display, title: &str) -> bool {
+    find_window(display, title).is_some()
+}
+
+/// The first window on `display` whose title starts with `title`.
+fn find_window(display: &Display, title: &str) -> Option<String> {
+    xdotool(display, &["search", "--name", &format!("^{title}")])
+        .out
+        .lines()
+        .next()
+        .map(str::to_string)
+}
+
+fn xdotool(display: &Display, args: &[&str]) -> crate::tool::Run {
     Tool::new("xdotool")
-        .args(["search", "--name", &format!("^{title}")])
+        .args(args)
         .env("DISPLAY", &display.name)
         .timeout(Duration::from_secs(20))
         .separate_stderr()
         .quiet()
         .run()
-        .out
-        .lines()
-        .next()
-        .is_some()
 }
 
 /// Writes `secret` to a new 0600 file in `dir` (for [`type_into_window`]).

@@ -32,28 +32,6 @@ pub fn card_registry() -> AppletRegistry {
         .register(cns_applet::aid(), cns_applet::factory)
 }
 
-/// Plugs `card` into the first vpcd slot of `pcscd` and waits until pcscd sees it present.
-pub fn plug_and_wait(
-    pcscd: &virtual_reader::testing::Pcscd,
-    card: Card,
-) -> virtual_reader::SlotHandle {
-    let slot = virtual_reader::VpcdSlot::plug(
-        pcscd.vpcd_addr(0),
-        virtual_reader::share(card),
-        virtual_reader::SlotOptions::default(),
-    )
-    .expect("plug");
-    let reader = pcscd.reader_name(0);
-    assert!(
-        virtual_reader::testing::wait_for(
-            || card_transport::PcscReader::card_present(reader).unwrap_or(false),
-            std::time::Duration::from_secs(15)
-        ),
-        "no card in {reader}"
-    );
-    slot
-}
-
 pub fn census() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/census.csv")
 }

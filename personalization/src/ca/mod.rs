@@ -244,7 +244,7 @@ impl StagingCa {
         let (root_secret, root_spki) = new_key()?;
         let root_key = p256::ecdsa::SigningKey::from(&root_secret);
         let root_key_id = x509::key_identifier(&root_spki);
-        let subject = ca_name(CA_COMMON_NAME)?;
+        let subject = bureau_name(CA_COMMON_NAME)?;
         let mut extensions = Extensions::default();
         extensions.basic_constraints(true, Some(1))?;
         extensions.key_usage(KeyUsage(KeyUsages::KeyCertSign | KeyUsages::CRLSign))?;
@@ -273,7 +273,7 @@ impl StagingCa {
             let certificate = x509::sign(
                 Request {
                     issuer: root.subject().clone(),
-                    subject: ca_name(common_name)?,
+                    subject: bureau_name(common_name)?,
                     serial: x509::serial_number(random_serial())?,
                     validity,
                     spki,
@@ -511,20 +511,7 @@ impl StagingCa {
             )));
         }
         let secret = p256::SecretKey::try_generate().map_err(|_| CaError::Random)?;
-        let subject = x509::name(&[
-            Attr {
-                oid: x509::OID_COUNTRY,
-                value: COUNTRY,
-            },
-            Attr {
-                oid: x509::OID_ORGANIZATION,
-                value: CA_ORGANIZATION,
-            },
-            Attr {
-                oid: x509::OID_COMMON_NAME,
-                value: name,
-            },
-        ])?;
+        let subject = bureau_name(name)?;
         let mut extensions = Extensions::default();
         extensions.basic_constraints(false, None)?;
         extensions.key_usage(KeyUsage(KeyUsages::DigitalSignature.into()))?;
@@ -607,20 +594,7 @@ impl StagingCa {
             ));
         };
         let secret = p256::SecretKey::try_generate().map_err(|_| CaError::Random)?;
-        let subject = x509::name(&[
-            Attr {
-                oid: x509::OID_COUNTRY,
-                value: COUNTRY,
-            },
-            Attr {
-                oid: x509::OID_ORGANIZATION,
-                value: CA_ORGANIZATION,
-            },
-            Attr {
-                oid: x509::OID_COMMON_NAME,
-                value: common_name,
-            },
-        ])?;
+        let subject = bureau_name(common_name)?;
         let mut extensions = Extensions::default();
         extensions.basic_constraints(false, None)?;
         extensions.key_usage(KeyUsage(KeyUsages::DigitalSignature.into()))?;
@@ -660,8 +634,9 @@ fn new_key() -> Result<(p256::SecretKey, SubjectPublicKeyInfoOwned), CaError> {
     Ok((secret, spki))
 }
 
-/// C=IT, O=tessera staging bureau, CN=`common_name`: the names of the CA and its issuing CAs.
-fn ca_name(common_name: &str) -> Result<x509_cert::name::Name, CaError> {
+/// C=IT, O=tessera staging bureau, CN=`common_name`: the names of the CA, its issuing CAs and the
+/// hosts they certify.
+fn bureau_name(common_name: &str) -> Result<x509_cert::name::Name, CaError> {
     x509::name(&[
         Attr {
             oid: x509::OID_COUNTRY,
